@@ -1,0 +1,1 @@
+"""Gradient verification: a generic finite-difference checker and Hypothesis strategies."""
