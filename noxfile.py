@@ -24,6 +24,12 @@ def tests(session: nox.Session) -> None:
     session.install(".", *_group("test"))
     session.run(
         "pytest",
+        "--doctest-modules",
+        "--pyargs",
+        "rnn",
+        "verification",
+        "tests",
+        "--ignore=tests/torch",
         "--cov=rnn",
         "--cov=verification",
         "--cov-report=term-missing:skip-covered",

@@ -424,7 +424,7 @@ class RecurrentModel(ABC):
         --------
         >>> model = RNN.random(vocab_size=4, hidden_size=3, rng=np.random.default_rng(0))
         >>> loss, grads, h = model.loss_and_gradients([0, 1, 2], [1, 2, 3])
-        >>> abs(loss - 3 * np.log(4)) < 0.01  # near-uniform predictions at initialisation
+        >>> bool(abs(loss - 3 * np.log(4)) < 0.01)  # near-uniform predictions at initialisation
         True
         >>> sorted(grads), grads["W"].shape, h.shape
         (['U', 'V', 'W', 'b', 'c'], (3, 3), (3,))
