@@ -59,8 +59,9 @@ def log_softmax(o: Array) -> Array:
     part, so for complex input (the complex-step check) the function stays analytic: the
     shift cancels exactly and only adds a constant to every entry.
     """
-    shifted = o - o.real.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    shifted: Array = o - o.real.max(axis=-1, keepdims=True)
+    logp: Array = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    return logp
 
 
 def softmax(o: Array) -> Array:
@@ -173,7 +174,7 @@ class RecurrentModel(ABC):
     @property
     def dtype(self) -> np.dtype[Any]:
         """The dtype shared by all parameters."""
-        return self.params["V"].dtype  # type: ignore[no-any-return]
+        return self.params["V"].dtype
 
     def with_params(self: Model, params: Mapping[str, Any]) -> Model:
         """Return a model of the same cell with other parameter values.
@@ -617,7 +618,8 @@ class RNN(RecurrentModel):
         return _check_array_state("h0", state, batch_size, self.hidden_size, batched)
 
     def _unbatch_state(self, state: Array) -> Array:
-        return state[0]
+        first: Array = state[0]
+        return first
 
     def _hidden_forward(
         self, x: NDArray[np.intp], state: Array
@@ -672,7 +674,8 @@ def _as_param(name: str, value: Any) -> Array:
         arr = arr.astype(np.complex128)
     if arr.dtype not in _ALLOWED_DTYPES:
         raise TypeError(
-            f"parameter {name} must be a float64, float32 or complex128 array, got dtype {arr.dtype}"
+            f"parameter {name} must be a float64, float32 or complex128 array, "
+            f"got dtype {arr.dtype}"
         )
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"parameter {name} must be finite, got a NaN or infinite entry")
@@ -695,7 +698,9 @@ def _check_inputs(name: str, value: Any, vocab_size: int) -> tuple[NDArray[np.in
     return (arr if batched else arr[:, None]).astype(np.intp), batched
 
 
-def _check_array_state(name: str, value: Any, batch_size: int, hidden: int, batched: bool) -> Array:
+def _check_array_state(
+    name: str, value: Any, batch_size: int, hidden: int, batched: bool
+) -> Array:
     arr = np.asarray(value)
     if arr.dtype.kind not in "fc" and arr.dtype.kind not in "iu":
         raise TypeError(f"{name} must be a numeric array, got dtype {arr.dtype}")

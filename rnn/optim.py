@@ -123,7 +123,8 @@ class Optimizer(ABC):
         """
         if set(params) != set(grads):
             raise ValueError(
-                f"params and grads must have the same keys, got {sorted(params)} and {sorted(grads)}"
+                "params and grads must have the same keys, "
+                f"got {sorted(params)} and {sorted(grads)}"
             )
         for name, p in params.items():
             if p.shape != grads[name].shape:
@@ -149,7 +150,9 @@ class Optimizer(ABC):
 
 
 class SGD(Optimizer):
-    r"""Plain gradient descent, the seed's first attempt: :math:`\theta \leftarrow \theta - \eta g`.
+    r"""Plain gradient descent, the seed's first attempt.
+
+    The update is :math:`\theta \leftarrow \theta - \eta g`.
 
     Parameters
     ----------

@@ -106,7 +106,7 @@ def test_every_gradient_matches_central_differences(T: int, B: int) -> None:
     m = _model(V=5, H=4, seed=T + B)
     x, y = rng.integers(0, 5, (T, B)), rng.integers(0, 5, (T, B))
     h0 = rng.standard_normal((B, 4)) * 0.5
-    loss, grads, _ = m.loss_and_gradients(x, y, h0)
+    _, grads, _ = m.loss_and_gradients(x, y, h0)
     for name, p in m.params.items():
 
         def f(v: np.ndarray, name: str = name) -> float:

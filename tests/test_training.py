@@ -1,0 +1,143 @@
+"""The trainer and the main job: the seed's log reproduced with the exact gradient."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rnn import EpochResult, Trainer, TrainingConfig, seed_corpus
+from rnn.__main__ import main
+from rnn.training import format_epoch, format_header
+
+
+@pytest.fixture(scope="module")
+def default_run() -> list[EpochResult]:
+    """The main job's epochs (default settings, default seed)."""
+    return list(Trainer(seed_corpus(), TrainingConfig()).train())
+
+
+def test_header_prints_the_seeds_counts() -> None:
+    assert format_header(seed_corpus()) == (
+        "Number of characters : 559\nNumber of unique characters : 44"
+    )
+
+
+def test_main_job_reproduces_the_seeds_log_shape(default_run: list[EpochResult]) -> None:
+    """Epoch 1 near T ln V (the seed: 35.25), falling, at most 2.0 by epoch 100 (seed: 1.51)."""
+    losses = [r.loss for r in default_run]
+    assert len(losses) == 100
+    assert 25 <= losses[0] <= 55
+    assert losses[-1] <= 2.0
+    assert losses[-1] < losses[49] < losses[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+def test_main_job_trains_for_other_seeds(seed: int) -> None:
+    trainer = Trainer(seed_corpus(), TrainingConfig(seed=seed, sample_length=0))
+    losses = [r.loss for r in trainer.train()]
+    assert 25 <= losses[0] <= 55
+    assert losses[-1] <= 2.0
+
+
+def _longest_run_in(sample: str, text: str) -> int:
+    """Length of the longest substring of ``sample`` that occurs verbatim in ``text``."""
+    best = 0
+    for i in range(len(sample)):
+        while i + best < len(sample) and sample[i : i + best + 1] in text:
+            best += 1
+    return best
+
+
+def test_late_samples_reproduce_phrases_of_the_corpus(default_run: list[EpochResult]) -> None:
+    """The first sample is gibberish; the last copies runs of the corpus, as in the seed's log."""
+    assert _longest_run_in(default_run[0].sample, seed_corpus()) <= 8
+    assert _longest_run_in(default_run[-1].sample, seed_corpus()) >= 12
+
+
+def test_same_seed_gives_identical_runs() -> None:
+    cfg = TrainingConfig(hidden_size=16, epochs=3, sample_length=40)
+    a = list(Trainer(seed_corpus(), cfg).train())
+    b = list(Trainer(seed_corpus(), cfg).train())
+    assert a == b
+    c = list(Trainer(seed_corpus(), TrainingConfig(hidden_size=16, epochs=3, seed=1)).train())
+    assert c != a
+
+
+def test_epoch_loss_is_the_mean_window_loss() -> None:
+    cfg = TrainingConfig(hidden_size=8, epochs=1, sample_length=0, sequence_length=7)
+    trainer = Trainer("abcdefghij" * 5, cfg)
+    model = trainer.model.copy()
+    windows = list(trainer.windows())
+    assert len(windows) == (50 - 1) // 7
+    result = trainer.run_epoch()
+    # Replay: same model, same windows, state carried, one AdaGrad step per window.
+    from rnn import AdaGrad
+
+    opt, state, losses = AdaGrad(cfg.learning_rate), None, []
+    for x, y in windows:
+        loss, grads, state = model.loss_and_gradients(x, y, state)
+        opt.step(model.params, grads)
+        losses.append(loss)
+    assert result.loss == pytest.approx(np.mean(losses), rel=1e-15)
+    for name, p in model.params.items():
+        np.testing.assert_array_equal(trainer.model.params[name], p)
+
+
+def test_windows_follow_the_corpus() -> None:
+    trainer = Trainer("abcdefghijk", TrainingConfig(sequence_length=3, epochs=1))
+    got = [
+        (trainer.vocab.decode(x[:, 0]), trainer.vocab.decode(y[:, 0]))
+        for x, y in trainer.windows()
+    ]
+    assert got == [("abc", "bcd"), ("def", "efg"), ("ghi", "hij")]
+
+
+def test_format_epoch_uses_the_seeds_layout() -> None:
+    trainer = Trainer(
+        "abcabcabc", TrainingConfig(hidden_size=4, sequence_length=2, epochs=1, sample_length=6)
+    )
+    result = trainer.run_epoch()
+    first, sample, _ = format_epoch(result).split("\n")
+    assert first == f"Epoch : 1/1  Loss : {result.loss:.6f}"
+    assert len(sample) == 6
+
+
+def test_cli_train_prints_the_header_and_every_epoch(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "--epochs", "2", "--hidden-size", "8", "--sample-length", "30"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0] == "Number of characters : 559"
+    assert lines[1] == "Number of unique characters : 44"
+    assert sum(line.startswith("Epoch : ") for line in lines) == 2
+    assert "Epoch : 2/2  Loss : " in out
+
+
+@pytest.mark.parametrize(
+    ("config", "match"),
+    [
+        ({"hidden_size": 0}, "hidden_size must be ≥ 1, got 0"),
+        ({"epochs": -1}, "epochs must be ≥ 1, got -1"),
+        ({"learning_rate": float("nan")}, "learning_rate must be finite and > 0, got nan"),
+        ({"temperature": 0.0}, "temperature must be finite and > 0, got 0.0"),
+        ({"sample_length": -1}, "sample_length must be ≥ 0, got -1"),
+        ({"cell": "xyz"}, "cell must be one of"),
+        ({"dtype": "float16"}, "dtype must be 'float64' or 'float32'"),
+    ],
+)
+def test_bad_configurations_are_refused(config: dict[str, object], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        TrainingConfig(**config)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("", "the corpus is empty"),
+        ("aaaa", "at least 2 distinct characters, got 1 \\('a'\\)"),
+        ("abcab", "fewer than batch_size \\* sequence_length \\+ 1 = 11"),
+    ],
+)
+def test_bad_corpora_are_refused(text: str, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        Trainer(text, TrainingConfig())
