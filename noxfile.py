@@ -39,10 +39,11 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Check style and formatting with ruff."""
+    """Check style and formatting with ruff, and CITATION.cff against its schema."""
     session.install(*_group("lint"))
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("cffconvert", "--validate", "--infile", "CITATION.cff")
 
 
 @nox.session
@@ -53,7 +54,50 @@ def typecheck(session: nox.Session) -> None:
 
 
 @nox.session
+def crosscheck(session: nox.Session) -> None:
+    """Check the model against PyTorch autograd in float64: the tests marked ``torch``.
+
+    Installs the pinned CPU build of PyTorch (a file on disk on these machines).
+    """
+    session.install(".", TORCH, *_group("test"))
+    session.run("pytest", "tests/torch", "-m", "torch", *session.posargs)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation offline, warnings as errors, into docs/_build/html."""
+    session.install(".[docs]")
+    session.run(
+        "sphinx-build",
+        "-W",
+        "--keep-going",
+        "-n",
+        "-b",
+        "html",
+        "docs",
+        "docs/_build/html",
+        *session.posargs,
+    )
+
+
+@nox.session
 def demo(session: nox.Session) -> None:
     """Run the main job: train on the embedded corpus with the default settings."""
     session.install(".")
     session.run("python", "-m", "rnn", "train", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run every ``benchmarks/bench_*.py`` in turn (or the scripts named after ``--``).
+
+    The benchmarks limit BLAS to one thread themselves; PyTorch is the pinned CPU build.
+    """
+    session.install(".", "threadpoolctl", TORCH)
+    scripts = session.posargs or sorted(
+        os.path.join("benchmarks", name)
+        for name in os.listdir("benchmarks")
+        if name.startswith("bench_") and name.endswith(".py")
+    )
+    for script in scripts:
+        session.run("python", script)

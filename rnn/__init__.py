@@ -13,6 +13,8 @@ Examples
 """
 
 from rnn.data import Vocabulary, seed_corpus
+from rnn.gru import GRU
+from rnn.lstm import LSTM
 from rnn.model import RNN, RecurrentModel, log_softmax, softmax
 from rnn.optim import SGD, AdaGrad, clip_elementwise, clip_global_norm
 from rnn.training import CELLS, EpochResult, Trainer, TrainingConfig
@@ -21,6 +23,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CELLS",
+    "GRU",
+    "LSTM",
     "RNN",
     "SGD",
     "AdaGrad",

@@ -1,23 +1,42 @@
 """Command-line interface: ``python -m rnn {train,sample,gradcheck}``.
 
-Errors in what the user gave (a bad value, a missing file) are reported as one line on
-standard error with exit status 2, never as a traceback.
+Errors in what the user gave (a bad value, a missing file, a broken checkpoint) are
+reported as one line on standard error with exit status 2, never as a traceback. Each
+command first checks everything it was given and only then starts work, so a refused
+command writes nothing and leaves an existing checkpoint as it was. A training run whose
+loss becomes NaN or infinite stops with one line on standard error and exit status 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import math
+import os
+import stat
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import NoReturn
 
-from rnn.data import seed_corpus
-from rnn.training import CELLS, Trainer, TrainingConfig, format_epoch, format_header
+import numpy as np
+
+from rnn.data import Vocabulary, seed_corpus
+from rnn.model import RecurrentModel
+from rnn.training import (
+    CELLS,
+    Trainer,
+    TrainingConfig,
+    TrainingDiverged,
+    format_epoch,
+    format_header,
+)
 
 __all__ = ["main"]
 
 USAGE_ERROR = 2
+DIVERGED = 1
 
 
 class UsageError(Exception):
@@ -27,6 +46,17 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(message)
+
+
+@contextlib.contextmanager
+def _user_input() -> Iterator[None]:
+    """Report a ValueError or TypeError raised while checking the user's input as a
+    UsageError. Only the checking phase of a command runs inside this, so the same
+    exceptions raised later, by a bug, still show their traceback."""
+    try:
+        yield
+    except (ValueError, TypeError) as err:
+        raise UsageError(str(err)) from None
 
 
 def read_corpus(path: str | None) -> str:
@@ -44,6 +74,8 @@ def read_corpus(path: str | None) -> str:
         raise UsageError(f"corpus file {path!r} is not UTF-8 text ({err.reason})") from None
     except OSError as err:
         raise UsageError(f"cannot read corpus file {path!r}: {err.strerror}") from None
+    except ValueError as err:  # a path with a NUL character
+        raise UsageError(f"cannot read corpus file {path!r}: {err}") from None
 
 
 def _positive_float(text: str) -> float:
@@ -98,6 +130,41 @@ def build_parser() -> argparse.ArgumentParser:
         "every epoch, the mean window loss and a sample, in the seed's format.",
     )
     _add_training_options(train)
+    train.add_argument(
+        "--checkpoint",
+        metavar="PATH",
+        help="save the whole training state to this .npz file after every "
+        "--checkpoint-every epochs and at the end (a new file, unless --resume)",
+    )
+    train.add_argument(
+        "--checkpoint-every",
+        metavar="N",
+        type=int,
+        help="epochs between checkpoints (default: 1)",
+    )
+    train.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run saved in --checkpoint; give the options of the run that "
+        "wrote it (only --epochs may change)",
+    )
+    sample = commands.add_parser(
+        "sample",
+        help="print text sampled from a trained model",
+        description="Load a checkpoint written by 'train --checkpoint' and print the priming "
+        "string followed by the characters the model generates after it.",
+    )
+    sample.add_argument("--checkpoint", metavar="PATH", required=True, help="the .npz file")
+    sample.add_argument(
+        "--prime",
+        metavar="STR",
+        help="priming text in the model's vocabulary (default: the corpus's first character)",
+    )
+    sample.add_argument("--length", type=int, default=250, help="characters to generate")
+    sample.add_argument(
+        "--temperature", type=_positive_float, default=1.0, help="sampling temperature"
+    )
+    sample.add_argument("--seed", type=int, default=0, help="seed of the random generator")
     return parser
 
 
@@ -117,23 +184,152 @@ def _config(args: argparse.Namespace) -> TrainingConfig:
     )
 
 
-def _train(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class _TrainingRun:
+    """A checked ``train`` command, ready to run."""
+
+    trainer: Trainer
+    checkpoint: str | None
+    checkpoint_every: int
+    resumed: bool
+
+
+def _prepare_training(args: argparse.Namespace) -> _TrainingRun:
+    """Check every input of ``train`` and build its trainer; writes nothing."""
+    with _user_input():
+        config = _config(args)
     text = read_corpus(args.corpus)
-    trainer = Trainer(text, _config(args))
-    print(format_header(text), flush=True)
-    for result in trainer.train():
+    path = args.checkpoint
+    if path is None:
+        if args.resume:
+            raise UsageError("--resume needs --checkpoint PATH")
+        if args.checkpoint_every is not None:
+            raise UsageError("--checkpoint-every needs --checkpoint PATH")
+        with _user_input():
+            return _TrainingRun(Trainer(text, config), None, 1, resumed=False)
+    every = 1 if args.checkpoint_every is None else args.checkpoint_every
+    if every < 1:
+        raise UsageError(f"--checkpoint-every must be ≥ 1, got {every}")
+    _check_checkpoint_path(path, args.resume)
+    if not args.resume:
+        with _user_input():
+            return _TrainingRun(Trainer(text, config), path, every, resumed=False)
+    with _user_input():
+        trainer = Trainer.load(path, cell=config.cell)
+    for field in fields(TrainingConfig):
+        given, kept = getattr(config, field.name), getattr(trainer.config, field.name)
+        if hasattr(args, field.name) and field.name != "epochs" and given != kept:
+            raise UsageError(
+                f"--{field.name.replace('_', '-')} is {given} but checkpoint {path!r} was "
+                f"trained with {kept}; resume with the options of the run that wrote it"
+            )
+    if text != trainer.text:
+        raise UsageError(f"the corpus is not the one checkpoint {path!r} was trained on")
+    if config.epochs < trainer.epoch:
+        raise UsageError(
+            f"--epochs {config.epochs} is fewer than the {trainer.epoch} epochs "
+            f"checkpoint {path!r} has completed"
+        )
+    trainer.config = replace(trainer.config, epochs=config.epochs)
+    return _TrainingRun(trainer, path, every, resumed=True)
+
+
+def _check_checkpoint_path(path: str, resume: bool) -> None:
+    """Check that ``path`` can be written (and, to resume, exists) without writing."""
+    try:
+        exists, is_dir = True, stat.S_ISDIR(os.stat(path).st_mode)
+    except FileNotFoundError:
+        exists, is_dir = False, False
+    except (OSError, ValueError) as err:
+        reason = err.strerror if isinstance(err, OSError) else str(err)
+        raise UsageError(f"cannot use checkpoint path {path!r}: {reason}") from None
+    if is_dir:
+        raise UsageError(f"checkpoint {path!r} is a directory, not a file")
+    folder = os.path.dirname(path) or "."
+    if not os.path.isdir(folder):
+        raise UsageError(f"the folder of checkpoint {path!r} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write checkpoint {path!r}: its folder is not writable")
+    if exists and not resume:
+        raise UsageError(
+            f"checkpoint {path!r} already exists; add --resume to continue it, "
+            f"or choose another path"
+        )
+    if resume and not exists:
+        raise UsageError(f"checkpoint {path!r} does not exist, so there is nothing to resume")
+
+
+def _run_training(run: _TrainingRun) -> int:
+    """Train, printing the log (the header only for a new run) and saving checkpoints."""
+    if not run.resumed:
+        print(format_header(run.trainer.text), flush=True)
+    for result in run.trainer.train(run.checkpoint, run.checkpoint_every):
         print(format_epoch(result), flush=True)
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    return _run_training(_prepare_training(args))
+
+
+@dataclass(frozen=True)
+class _Sampling:
+    """A checked ``sample`` command, ready to run."""
+
+    model: RecurrentModel
+    vocab: Vocabulary
+    prime: str
+    length: int
+    temperature: float
+    seed: int
+
+
+def _prepare_sampling(args: argparse.Namespace) -> _Sampling:
+    """Check every input of ``sample`` and load its model; writes nothing."""
+    if args.length < 0:
+        raise UsageError(f"--length must be ≥ 0, got {args.length}")
+    if not (math.isfinite(args.temperature) and args.temperature > 0):
+        raise UsageError(f"--temperature must be finite and > 0, got {args.temperature}")
+    if args.seed < 0:
+        raise UsageError(f"--seed must be ≥ 0, got {args.seed}")
+    if args.prime == "":
+        raise UsageError("--prime must hold at least 1 character, got ''")
+    with _user_input():
+        trainer = Trainer.load(args.checkpoint)
+        prime = trainer.text[0] if args.prime is None else args.prime
+        trainer.vocab.encode(prime)
+    return _Sampling(trainer.model, trainer.vocab, prime, args.length, args.temperature, args.seed)
+
+
+def _run_sampling(job: _Sampling) -> int:
+    """Print the priming string and the generated text."""
+    rng = np.random.default_rng(job.seed)
+    text = job.model.sample(job.vocab, rng, job.prime, job.length, job.temperature)
+    print(job.prime + text, flush=True)
+    return 0
+
+
+def _sample(args: argparse.Namespace) -> int:
+    return _run_sampling(_prepare_sampling(args))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status.
+
+    0 on success; 2 for a bad command line or input, reported in one line on standard
+    error; 1 if the training loss became NaN or infinite.
+    """
     try:
         args = build_parser().parse_args(argv)
-        return int(_train(args))
-    except (UsageError, ValueError, TypeError) as err:
+        if args.command == "sample":
+            return _sample(args)
+        return _train(args)
+    except UsageError as err:
         print(f"python -m rnn: error: {err}", file=sys.stderr)
         return USAGE_ERROR
+    except TrainingDiverged as err:
+        print(f"python -m rnn: training stopped: {err}", file=sys.stderr)
+        return DIVERGED
 
 
 if __name__ == "__main__":

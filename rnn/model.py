@@ -59,8 +59,8 @@ def log_softmax(o: Array) -> Array:
     part, so for complex input (the complex-step check) the function stays analytic: the
     shift cancels exactly and only adds a constant to every entry.
     """
-    shifted: Array = o - o.real.max(axis=-1, keepdims=True)
-    logp: Array = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    logp: Array = o - o.real.max(axis=-1, keepdims=True)
+    logp -= np.log(np.exp(logp).sum(axis=-1, keepdims=True))
     return logp
 
 
@@ -82,7 +82,7 @@ def softmax(o: Array) -> Array:
     >>> softmax(np.array([0.0, np.log(3.0)])).round(12).tolist()
     [0.25, 0.75]
     """
-    return np.exp(log_softmax(o))
+    return np.exp(log_softmax(o))  # eq. (4)
 
 
 @dataclass(frozen=True)
@@ -315,6 +315,7 @@ class RecurrentModel(ABC):
         output layer of its own step, through the recurrence.
 
         Returns the gradients of the cell's own parameters and of the initial state.
+        ``dhs`` is a fresh array of the call; the cell may overwrite it.
         """
 
     # ------------------------------------------------------------ shared passes
@@ -364,20 +365,28 @@ class RecurrentModel(ABC):
         """
         y = self._check_targets(cache, targets)
         truncation = _check_truncation(truncation)
-        V = self.params["V"]
-        do = softmax(cache.logits)  # eq. (6): ŷ(t) − onehot(y(t))
-        np.subtract.at(do, (*np.indices(y.shape), y), 1.0)
-        T, B, _ = do.shape
-        do2 = do.reshape(T * B, -1)
+        grads, dstate = self._gradients(cache, y, softmax(cache.logits), truncation)
+        return grads, (dstate if cache.batched else self._unbatch_state(dstate))
+
+    def _gradients(
+        self, cache: ForwardCache, y: NDArray[np.intp], y_hat: Array, truncation: int | None
+    ) -> tuple[dict[str, Array], State]:
+        """Equations (6) to (8) for all steps at once, then the cell's backward recurrence.
+
+        ``y_hat`` (T, B, V) holds ŷ(t) and is overwritten with ∇o(t) L.
+        """
+        T, B, V = y_hat.shape
+        do = y_hat.reshape(T * B, V)  # row t·B + b holds step t of sequence b
+        do[np.arange(T * B), y.reshape(-1)] -= 1.0  # eq. (6): ∇o(t) L = ŷ(t) − onehot(y(t))
+        hs = cache.hs.reshape(T * B, -1)
         grads = {
-            "c": do2.sum(axis=0),  # eq. (7)
-            "V": do2.T @ cache.hs.reshape(T * B, -1),  # eq. (8)
+            "c": do.sum(axis=0),  # eq. (7)
+            "V": do.T @ hs,  # eq. (8)
         }
-        dhs = do @ V  # the Vᵀ ∇o(t) term of eq. (9)
+        dhs = (do @ self.params["V"]).reshape(T, B, -1)  # the Vᵀ ∇o(t) term of eq. (9)
         cell_grads, dstate = self._hidden_backward(cache, dhs, truncation)
         grads.update(cell_grads)
-        grads = {name: grads[name] for name in self.param_names}
-        return grads, (dstate if cache.batched else self._unbatch_state(dstate))
+        return {name: grads[name] for name in self.param_names}, dstate
 
     def loss_and_gradients(
         self, inputs: Any, targets: Any, h0: Any = None, truncation: int | None = None
@@ -431,8 +440,11 @@ class RecurrentModel(ABC):
         (['U', 'V', 'W', 'b', 'c'], (3, 3), (3,))
         """
         cache = self.forward(inputs, h0)
-        loss = self._loss(cache, targets)
-        grads, _ = self.backward(cache, targets, truncation)
+        y = self._check_targets(cache, targets)
+        truncation = _check_truncation(truncation)
+        logp = log_softmax(cache.logits)  # ln ŷ(t), eq. (4)
+        loss = _negative_log_likelihood(logp, y)
+        grads, _ = self._gradients(cache, y, np.exp(logp, out=logp), truncation)
         last = cache.last_state if cache.batched else self._unbatch_state(cache.last_state)
         return float(loss.real), grads, last
 
@@ -453,8 +465,7 @@ class RecurrentModel(ABC):
 
     def _loss(self, cache: ForwardCache, targets: Any) -> Any:
         y = self._check_targets(cache, targets)
-        logp = log_softmax(cache.logits)
-        return -np.take_along_axis(logp, y[..., None], axis=-1).sum()  # eq. (5)
+        return _negative_log_likelihood(log_softmax(cache.logits), y)
 
     def _check_targets(self, cache: ForwardCache, targets: Any) -> NDArray[np.intp]:
         y, batched = _check_inputs("targets", targets, self.vocab_size)
@@ -624,13 +635,15 @@ class RNN(RecurrentModel):
     def _hidden_forward(
         self, x: NDArray[np.intp], state: Array
     ) -> tuple[Array, Array, dict[str, Any]]:
-        T, B = x.shape
-        Ux = self.U.T[x]  # U x(t) for every t, a gather of columns of U: (T, B, H)
-        hs = np.empty((T, B, self.hidden_size), dtype=np.result_type(self.W, state))
+        bU = self.U.T + self.b  # row v is b + U x for the one-hot x of character v
+        # b + U x(t) for every t at once, a gather, in the buffer that ends up holding h(t)
+        hs = bU[x].astype(np.result_type(self.W, state), copy=False)  # (T, B, H)
+        W_T = self.W.T
         h = state
-        for t in range(T):
-            a = self.b + h @ self.W.T + Ux[t]  # eq. (1)
-            h = hs[t] = np.tanh(a)  # eq. (2)
+        for t in range(x.shape[0]):
+            a = hs[t]
+            a += h @ W_T  # eq. (1): a(t) = b + W h(t−1) + U x(t)
+            h = np.tanh(a, out=a)  # eq. (2)
         return hs, h, {}
 
     def _hidden_backward(
@@ -638,29 +651,36 @@ class RNN(RecurrentModel):
     ) -> tuple[dict[str, Array], Array]:
         T, B, H = dhs.shape
         hs, W = cache.hs, self.W
-        h_prev = np.concatenate([cache.state[None], hs[:-1]])  # h(t−1) for every t
         dtanh = 1.0 - hs * hs  # ∂h(t)/∂a(t), the factor of eq. (10)
-        delta = np.zeros((T + 1, B, H), dtype=dhs.dtype)  # δ(t); δ(T+1) = 0
         if truncation is None:
-            for t in reversed(range(T)):
-                dh = dhs[t] + delta[t + 1] @ W  # eq. (9)
-                delta[t] = dtanh[t] * dh  # eq. (10)
+            delta = dhs  # δ(t) overwrites Vᵀ∇o(t), from t = T down
+            delta[-1] *= dtanh[-1]  # eqs. (9) and (10) at t = T, where δ(T+1) = 0
+            for t in reversed(range(T - 1)):
+                delta[t] += delta[t + 1] @ W  # eq. (9)
+                delta[t] *= dtanh[t]  # eq. (10)
         else:
+            delta = np.zeros_like(dhs)
             grad = dhs  # lag j: the gradient at h(s) from the loss at s + j, indexed by s
             for j in range(min(truncation, T)):
                 part = dtanh[: T - j] * grad  # eq. (15)
                 delta[: T - j] += part
                 grad = (part @ W)[1:]
-        delta = delta[:T].reshape(T * B, H)
+        d, h = delta.reshape(T * B, H), hs.reshape(T * B, H)  # row t·B + b: step t, sequence b
         dU_T = np.zeros((self.vocab_size, H), dtype=delta.dtype)
-        np.add.at(dU_T, cache.inputs.reshape(-1), delta)  # eq. (13): column x(t) of dU
+        entries = (cache.inputs.reshape(-1, 1) * H + np.arange(H)).reshape(-1)  # row x(t) of dUᵀ
+        np.add.at(dU_T.reshape(-1), entries, d.reshape(-1))  # eq. (13): column x(t) of dU
         grads = {
-            "b": delta.sum(axis=0),  # eq. (11)
-            "W": delta.T @ h_prev.reshape(T * B, H),  # eq. (12)
+            "b": d.sum(axis=0),  # eq. (11)
+            "W": d[B:].T @ h[:-B] + delta[0].T @ cache.state,  # eq. (12); h(0) is the state
             "U": dU_T.T,  # eq. (13)
         }
-        dh0 = delta[:B] @ W  # eq. (14): ∇h(0) = Wᵀ δ(1)
+        dh0 = delta[0] @ W  # eq. (14): ∇h(0) = Wᵀ δ(1)
         return grads, dh0
+
+
+def _negative_log_likelihood(logp: Array, y: NDArray[np.intp]) -> Any:
+    """L = −Σ ln ŷ(t)[y(t)] from log-probabilities (T, B, V) and targets (T, B)."""
+    return -np.take_along_axis(logp, y[..., None], axis=-1).sum()  # eq. (5)
 
 
 # ---------------------------------------------------------------------- validation

@@ -11,20 +11,32 @@ char-rnn; B = 1 is the seed's single stream.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from rnn.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from rnn.data import Vocabulary
+from rnn.gru import GRU
+from rnn.lstm import LSTM
 from rnn.model import RNN, RecurrentModel, State
 from rnn.optim import AdaGrad
 
-__all__ = ["CELLS", "EpochResult", "Trainer", "TrainingConfig", "format_epoch", "format_header"]
+__all__ = [
+    "CELLS",
+    "EpochResult",
+    "Trainer",
+    "TrainingConfig",
+    "TrainingDiverged",
+    "format_epoch",
+    "format_header",
+]
 
-CELLS: dict[str, type[RecurrentModel]] = {"rnn": RNN}
+CELLS: dict[str, type[RecurrentModel]] = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 """The cells that ``--cell`` can name."""
 
 
@@ -111,6 +123,25 @@ class TrainingConfig:
         return asdict(self)
 
 
+class TrainingDiverged(FloatingPointError):
+    """The loss or the parameters became NaN or infinite; training stopped before saving.
+
+    Parameters
+    ----------
+    message : str
+        Names the epoch and the window where it happened.
+    epoch : int
+        The 1-based epoch under way.
+    window : int
+        The 1-based window of that epoch.
+    """
+
+    def __init__(self, message: str, epoch: int, window: int) -> None:
+        super().__init__(message)
+        self.epoch = epoch
+        self.window = window
+
+
 @dataclass(frozen=True)
 class EpochResult:
     """What one epoch produced.
@@ -158,6 +189,13 @@ class Trainer:
         Epochs completed so far.
     losses : list of float
         The loss of each completed epoch.
+    position : int
+        Windows completed in the epoch under way.
+    state : None, ndarray or tuple of ndarray
+        The recurrent state carried into the next window of the epoch under way; None
+        (zeros) at the start of an epoch.
+    epoch_loss : float
+        Sum of the per-stream losses of the windows completed in the epoch under way.
 
     Raises
     ------
@@ -173,6 +211,8 @@ class Trainer:
     ...                   epochs=2, sample_length=5))
     >>> [len(r.sample) for r in trainer.train()]
     [5, 5]
+
+    Save the run with :meth:`save`; :meth:`load` continues it exactly, in any process.
     """
 
     text: str
@@ -184,6 +224,9 @@ class Trainer:
     rng: np.random.Generator = field(init=False, repr=False)
     epoch: int = field(init=False, default=0)
     losses: list[float] = field(init=False, default_factory=list)
+    position: int = field(init=False, default=0)
+    state: State = field(init=False, default=None, repr=False)
+    epoch_loss: float = field(init=False, default=0.0)
 
     def __post_init__(self) -> None:
         cfg = self.config
@@ -217,37 +260,291 @@ class Trainer:
         b reads characters ``b L .. (b + 1) L``. Each stream yields ``L // T`` windows; the
         characters past the last full window are not used.
         """
+        for i in range(self.windows_per_epoch):
+            yield self._window(i)
+
+    @property
+    def windows_per_epoch(self) -> int:
+        """The number of windows in an epoch, ``((N - 1) // B) // T``."""
+        B = self.config.batch_size
+        return ((len(self.data) - 1) // B) // self.config.sequence_length
+
+    def _window(self, i: int) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
         T, B = self.config.sequence_length, self.config.batch_size
         L = (len(self.data) - 1) // B
         x = self.data[: B * L].reshape(B, L).T
         y = self.data[1 : B * L + 1].reshape(B, L).T
-        for start in range(0, L - T + 1, T):
-            yield x[start : start + T], y[start : start + T]
+        return x[i * T : (i + 1) * T], y[i * T : (i + 1) * T]
+
+    def step(self) -> float:
+        """Train on the next window of the epoch under way; returns its loss per stream.
+
+        Returns
+        -------
+        float
+            The window's summed loss (5) divided by B.
+
+        Raises
+        ------
+        RuntimeError
+            If the epoch's windows are all done; :meth:`run_epoch` then finishes it.
+        TrainingDiverged
+            If the loss or, after the update, a parameter is NaN or infinite. A non-finite
+            loss is caught before the update, so the parameters stay as they were.
+        """
+        cfg, n = self.config, self.windows_per_epoch
+        if self.position >= n:
+            raise RuntimeError(f"all {n} windows of the epoch are done; call run_epoch()")
+        x, y = self._window(self.position)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # checked below
+            loss, grads, state = self.model.loss_and_gradients(x, y, self.state)
+        where = f"in epoch {self.epoch + 1}, window {self.position + 1} of {n}"
+        if not math.isfinite(loss):
+            raise TrainingDiverged(
+                f"the loss became {loss} {where}", self.epoch + 1, self.position + 1
+            )
+        if cfg.batch_size > 1:
+            grads = {k: g / cfg.batch_size for k, g in grads.items()}
+        with np.errstate(over="ignore", invalid="ignore"):  # checked below
+            self.optimizer.step(self.model.params, grads)
+        bad = [k for k, p in self.model.params.items() if not np.all(np.isfinite(p))]
+        if bad:
+            raise TrainingDiverged(
+                f"parameter {bad[0]} became NaN or infinite {where} "
+                f"(is the learning rate {cfg.learning_rate} too large?)",
+                self.epoch + 1,
+                self.position + 1,
+            )
+        self.state = state
+        self.epoch_loss += loss / cfg.batch_size
+        self.position += 1
+        return loss / cfg.batch_size
 
     def run_epoch(self) -> EpochResult:
-        """Train one epoch, then sample; returns the epoch's result."""
+        """Train the rest of the epoch under way (all of it, unless it was resumed midway),
+        then sample; returns the epoch's result.
+
+        Raises
+        ------
+        TrainingDiverged
+            As :meth:`step`.
+        """
         cfg = self.config
-        state: State = None
-        total, count = 0.0, 0
-        for x, y in self.windows():
-            loss, grads, state = self.model.loss_and_gradients(x, y, state)
-            if cfg.batch_size > 1:
-                grads = {k: g / cfg.batch_size for k, g in grads.items()}
-            self.optimizer.step(self.model.params, grads)
-            total += loss / cfg.batch_size
-            count += 1
+        while self.position < self.windows_per_epoch:
+            self.step()
+        with np.errstate(over="ignore", invalid="ignore"):
+            try:
+                sample = self.model.sample(
+                    self.vocab, self.rng, self.text[0], cfg.sample_length, cfg.temperature
+                )
+            except ValueError:  # the sampler's state overflowed to NaN: the weights are huge
+                raise TrainingDiverged(
+                    f"the hidden state became NaN or infinite while sampling after epoch "
+                    f"{self.epoch + 1} (is the learning rate {cfg.learning_rate} too large?)",
+                    self.epoch + 1,
+                    self.position,
+                ) from None
+        mean = self.epoch_loss / self.position
         self.epoch += 1
-        mean = total / count
         self.losses.append(mean)
-        sample = self.model.sample(
-            self.vocab, self.rng, self.text[0], cfg.sample_length, cfg.temperature
-        )
+        self.position, self.state, self.epoch_loss = 0, None, 0.0
         return EpochResult(self.epoch, cfg.epochs, mean, sample)
 
-    def train(self) -> Iterator[EpochResult]:
-        """Run the remaining epochs, yielding each one's result."""
+    def train(
+        self, checkpoint: str | os.PathLike[str] | None = None, checkpoint_every: int = 1
+    ) -> Iterator[EpochResult]:
+        """Run the remaining epochs, yielding each one's result.
+
+        Parameters
+        ----------
+        checkpoint : str or path-like, optional
+            Save the run there (see :meth:`save`) after every ``checkpoint_every``-th
+            epoch and after the last, each time before yielding the epoch's result.
+        checkpoint_every : int, optional
+            Epochs between checkpoints, ≥ 1.
+
+        Raises
+        ------
+        TrainingDiverged
+            If the loss or a parameter becomes NaN or infinite. The message names the
+            epoch and the window; the checkpoint file keeps the last good epoch.
+        """
+        if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int):
+            raise TypeError(
+                f"checkpoint_every must be an int, got {type(checkpoint_every).__name__}"
+            )
+        if checkpoint_every < 1:
+            raise ValueError(f"checkpoint_every must be ≥ 1, got {checkpoint_every}")
+        saved: int | None = None
         while self.epoch < self.config.epochs:
-            yield self.run_epoch()
+            try:
+                result = self.run_epoch()
+            except TrainingDiverged as err:
+                if checkpoint is None:
+                    raise
+                kept = (
+                    f"checkpoint {os.fspath(checkpoint)!r} was left unchanged"
+                    if saved is None
+                    else f"checkpoint {os.fspath(checkpoint)!r} keeps epoch {saved}"
+                )
+                raise TrainingDiverged(f"{err}; {kept}", err.epoch, err.window) from None
+            last = self.epoch == self.config.epochs
+            if checkpoint is not None and (last or self.epoch % checkpoint_every == 0):
+                self.save(checkpoint)
+                saved = self.epoch
+            yield result
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the whole training state to one ``.npz`` file, atomically.
+
+        The file holds the cell type, the vocabulary, the corpus, the hyperparameters,
+        the parameters, AdaGrad's memory, the random generator's state, the epoch and
+        the position in it, the recurrent state and the loss history: :meth:`load` then
+        continues bit for bit as if the run had never stopped. See :mod:`rnn.checkpoint`.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file; its folder must exist. A previous file is replaced only once the
+            new one is complete on disk.
+        """
+        save_checkpoint(path, self.to_checkpoint())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, cell: str | None = None) -> Trainer:
+        """Continue a run from a file written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The checkpoint.
+        cell : str, optional
+            The cell type expected; a checkpoint of another cell is refused.
+
+        Returns
+        -------
+        Trainer
+            In the state the run was saved in.
+
+        Raises
+        ------
+        CheckpointError
+            (a ``ValueError``) If the file is not a valid checkpoint of this format
+            version (and of ``cell``), or its parts do not fit together.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> trainer = Trainer("abcabcabcabc", TrainingConfig(hidden_size=4, sequence_length=3,
+        ...                   epochs=2, sample_length=5))
+        >>> first = trainer.run_epoch()
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     trainer.save(os.path.join(folder, "run.npz"))
+        ...     resumed = Trainer.load(os.path.join(folder, "run.npz"))
+        >>> resumed.epoch, resumed.run_epoch() == trainer.run_epoch()
+        (1, True)
+        """
+        ckpt = load_checkpoint(path, cell=cell)
+        try:
+            return cls.from_checkpoint(ckpt)
+        except (TypeError, ValueError) as err:
+            raise CheckpointError(
+                f"checkpoint {os.fspath(path)!r} is inconsistent: {err}"
+            ) from None
+
+    def to_checkpoint(self) -> Checkpoint:
+        """The training state as a :class:`~rnn.checkpoint.Checkpoint` (copies of arrays)."""
+        state = self.state
+        return Checkpoint(
+            cell=self.config.cell,
+            vocab=self.vocab,
+            text=self.text,
+            config=self.config.to_dict(),
+            params={k: v.copy() for k, v in self.model.params.items()},
+            optimizer=self.optimizer.state_dict(),
+            rng_state=dict(self.rng.bit_generator.state),
+            epoch=self.epoch,
+            position=self.position,
+            epoch_loss=self.epoch_loss,
+            state=tuple(state) if isinstance(state, (tuple, list)) else state,
+            losses=tuple(self.losses),
+        )
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: Checkpoint) -> Trainer:
+        """Rebuild a trainer from a :class:`~rnn.checkpoint.Checkpoint`, checking that its
+        parts fit together.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If the cell is unknown, the hyperparameters are invalid, or the vocabulary,
+            the parameters, the optimizer's state, the position or the recurrent state
+            do not fit the cell, the corpus and the hyperparameters.
+        """
+        if ckpt.cell not in CELLS:
+            raise ValueError(f"the cell type {ckpt.cell!r} is not one of {sorted(CELLS)}")
+        unknown = set(ckpt.config) - {f.name for f in fields(TrainingConfig)}
+        if unknown:
+            raise ValueError(f"unknown hyperparameters {sorted(unknown)}")
+        config = TrainingConfig(**ckpt.config)
+        if config.cell != ckpt.cell:
+            raise ValueError(f"the hyperparameters name cell {config.cell!r}, not {ckpt.cell!r}")
+        trainer = cls(ckpt.text, config)
+        if trainer.vocab != ckpt.vocab:
+            raise ValueError("the vocabulary is not the sorted characters of the corpus")
+        model = trainer.model.with_params(ckpt.params)
+        if model.dtype != np.dtype(config.dtype):
+            raise ValueError(f"the parameters are {model.dtype}, not {config.dtype}")
+        if ckpt.optimizer and set(ckpt.optimizer) != set(model.params):
+            raise ValueError(
+                f"the optimizer state must be empty or cover the parameters "
+                f"{sorted(model.params)}, got {sorted(ckpt.optimizer)}"
+            )
+        for name, memory in ckpt.optimizer.items():
+            param = model.params[name]
+            if memory.shape != param.shape or memory.dtype != param.dtype:
+                raise ValueError(f"the optimizer state {name} does not fit parameter {name}")
+        trainer.optimizer.load_state_dict(ckpt.optimizer)
+        if not 0 <= ckpt.position < trainer.windows_per_epoch:
+            raise ValueError(
+                f"position {ckpt.position} is not a window of the {trainer.windows_per_epoch}"
+            )
+        if (ckpt.position == 0) != (ckpt.state is None):
+            raise ValueError("an epoch that has not started must have no state, and vice versa")
+        if ckpt.state is not None:
+            _check_state_like(ckpt.state, model.initial_state(config.batch_size))
+        if len(ckpt.losses) != ckpt.epoch:
+            raise ValueError(f"{len(ckpt.losses)} losses for {ckpt.epoch} epochs")
+        trainer.model = model
+        trainer.rng.bit_generator.state = ckpt.rng_state
+        trainer.epoch, trainer.losses = ckpt.epoch, list(ckpt.losses)
+        trainer.position, trainer.epoch_loss = ckpt.position, ckpt.epoch_loss
+        trainer.state = ckpt.state
+        return trainer
+
+
+def _check_state_like(state: State, template: State) -> None:
+    """Check that a stored recurrent state has the structure, shapes and dtype of the cell's."""
+
+    def describe(s: State) -> str:
+        parts = s if isinstance(s, tuple) else (s,)
+        shapes = ", ".join(f"{np.shape(p)} {getattr(p, 'dtype', type(p).__name__)}" for p in parts)
+        return f"a tuple of ({shapes})" if isinstance(s, tuple) else f"an array {shapes}"
+
+    parts = state if isinstance(state, tuple) else (state,)
+    expected = template if isinstance(template, tuple) else (template,)
+    fits = isinstance(state, tuple) == isinstance(template, tuple) and len(parts) == len(expected)
+    fits = fits and all(
+        p.shape == e.shape and p.dtype == e.dtype and bool(np.all(np.isfinite(p)))
+        for p, e in zip(parts, expected, strict=True)
+    )
+    if not fits:
+        raise ValueError(
+            f"the recurrent state must be {describe(template)} and finite, got {describe(state)}"
+        )
 
 
 def format_header(text: str) -> str:

@@ -1,0 +1,473 @@
+"""Training throughput of the reference RNN against a seed-style loop and PyTorch, on one thread.
+
+Run: ``nox -s bench`` (every ``benchmarks/bench_*.py``), or this script alone with
+``python benchmarks/bench_training.py [--repeats 9] [--block 0.15] [--train-runs 3]``.
+
+What one *training step* is: ``loss_and_gradients`` on a window of T characters in each of
+B streams, the hidden state carried in from the previous step, then the AdaGrad step with
+elementwise clipping (the library's :class:`rnn.optim.AdaGrad`). It is timed at V = 65,
+H = 100, T = 25 for B = 1 and B = 64, in float64, with BLAS limited to one thread, and
+reported in characters per second (T·B per step).
+
+Beside it, in the same run and the same rounds:
+
+- ``seed-style``: the seed's way, kept here only: one-hot column vectors and ``np.dot`` at
+  every step, per-step dicts, gradients accumulated inside the backward loop, and the
+  exact gradient (the seed's missing ``Wᵀδ(t+1)`` term added, so that all rows compute the
+  same thing);
+- ``torch loop``: PyTorch eager on the CPU in float64, the recurrence written out as here;
+- ``torch nn.RNN``: PyTorch's fused ``nn.RNN`` layer fed one-hot inputs, with ``nn.Linear``
+  and ``cross_entropy``;
+- the float64 matrix product of two 1000 × 1000 matrices, the machine's peak for the
+  FLOP-rate figure. A step costs 6H² + 6VH FLOPs per character (2H² and 2VH forward, twice
+  that backward); the input projection is a gather and costs none.
+
+Before timing, the gradients of every implementation are checked against ours.
+
+Each implementation runs in its own worker process, so that one's memory traffic does not
+change the allocator state of another (glibc raises its trim threshold after large blocks
+are freed, and memory given back to the system is slow to fault in again on these virtual
+machines). The workers take turns: every round times one block of steps of each, so that
+the noise of a shared machine falls on all of them alike. Figures are medians over rounds;
+ratios are ratios of those medians.
+
+Then the peak memory of one call (tracemalloc), for several T and B, and the wall time of
+the main job, ``python -m rnn train``.
+"""
+
+from __future__ import annotations
+
+import os
+
+ORIGINAL_ENVIRONMENT = dict(os.environ)  # the main job runs as a user would run it
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"  # before numpy is imported, here and in the workers
+
+import argparse
+import importlib.util
+import multiprocessing as mp
+import statistics
+import subprocess
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any
+
+import numpy as np
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from rnn import RNN
+from rnn.optim import AdaGrad
+
+VOCAB, HIDDEN, STEPS = 65, 100, 25
+BATCHES = (1, 64)
+LEARNING_RATE, CLIP = 0.1, 1.0
+FLOPS_PER_CHAR = 6 * HIDDEN**2 + 6 * VOCAB * HIDDEN
+
+Step = Callable[[], None]
+
+
+# ----------------------------------------------------------------------- the workloads
+
+
+def _data(batch: int) -> tuple[RNN, np.ndarray, np.ndarray]:
+    """The shared starting point: a model and one window of random characters."""
+    rng = np.random.default_rng(0)
+    model = RNN.random(VOCAB, HIDDEN, rng, scale=0.01)
+    x = rng.integers(0, VOCAB, (STEPS, batch))
+    y = rng.integers(0, VOCAB, (STEPS, batch))
+    return model, x, y
+
+
+def ours(batch: int) -> Step:
+    """One training step of the library, the hidden state carried between steps."""
+    model, x, y = _data(batch)
+    optimizer = AdaGrad(LEARNING_RATE, clip=CLIP)
+    state: list[Any] = [None]
+
+    def step() -> None:
+        _, grads, state[0] = model.loss_and_gradients(x, y, state[0])
+        optimizer.step(model.params, grads)
+
+    return step
+
+
+class SeedStyle:
+    """The seed's loop: one-hot columns, ``np.dot`` per step, dicts of per-step arrays.
+
+    Column vectors of shape (n, B), so that B = 1 is exactly the seed's layout. The
+    backward loop carries ``dh_next`` (the exact gradient); the seed left it out.
+    """
+
+    def __init__(self, model: RNN) -> None:
+        self.U, self.W, self.V = model.U.copy(), model.W.copy(), model.V.copy()
+        self.b, self.c = model.b[:, None].copy(), model.c[:, None].copy()
+        self.memory = {name: np.zeros_like(p) for name, p in self.params().items()}
+
+    def params(self) -> dict[str, np.ndarray]:
+        return {"U": self.U, "W": self.W, "V": self.V, "b": self.b, "c": self.c}
+
+    def gradients(
+        self, inputs: np.ndarray, targets: np.ndarray, h0: np.ndarray
+    ) -> tuple[float, dict[str, np.ndarray], np.ndarray]:
+        T, B = inputs.shape
+        cols = np.arange(B)
+        xs: dict[int, np.ndarray] = {}
+        hs: dict[int, np.ndarray] = {-1: h0}
+        ps: dict[int, np.ndarray] = {}
+        loss = 0.0
+        for t in range(T):
+            xs[t] = np.zeros((self.U.shape[1], B))
+            xs[t][inputs[t], cols] = 1.0
+            hs[t] = np.tanh(np.dot(self.U, xs[t]) + np.dot(self.W, hs[t - 1]) + self.b)
+            o = np.dot(self.V, hs[t]) + self.c
+            e = np.exp(o - o.max(axis=0))
+            ps[t] = e / np.sum(e, axis=0)
+            loss -= float(np.sum(np.log(ps[t][targets[t], cols])))
+        dU, dW, dV = np.zeros_like(self.U), np.zeros_like(self.W), np.zeros_like(self.V)
+        db, dc = np.zeros_like(self.b), np.zeros_like(self.c)
+        dh_next = np.zeros_like(h0)
+        for t in reversed(range(T)):
+            do = ps[t].copy()
+            do[targets[t], cols] -= 1.0
+            dV += np.dot(do, hs[t].T)
+            dc += np.sum(do, axis=1, keepdims=True)
+            dh = np.dot(self.V.T, do) + dh_next
+            da = (1 - hs[t] * hs[t]) * dh
+            db += np.sum(da, axis=1, keepdims=True)
+            dU += np.dot(da, xs[t].T)
+            dW += np.dot(da, hs[t - 1].T)
+            dh_next = np.dot(self.W.T, da)
+        return loss, {"U": dU, "W": dW, "V": dV, "b": db, "c": dc}, hs[T - 1]
+
+    def apply(self, grads: dict[str, np.ndarray]) -> None:
+        for name, p in self.params().items():
+            g, m = grads[name], self.memory[name]
+            np.clip(g, -CLIP, CLIP, out=g)
+            m += g * g
+            p -= LEARNING_RATE * g / np.sqrt(m + 1e-12)
+
+
+def seed_style(batch: int) -> Step:
+    """One training step of the seed-style loop."""
+    model, x, y = _data(batch)
+    net = SeedStyle(model)
+    state = [np.zeros((HIDDEN, batch))]
+
+    def step() -> None:
+        _, grads, state[0] = net.gradients(x, y, state[0])
+        net.apply(grads)
+
+    return step
+
+
+def _torch_loop(batch: int) -> tuple[Any, Step]:
+    """PyTorch eager, the recurrence written out; returns (gradient function, step)."""
+    import torch
+    import torch.nn.functional as F
+
+    torch.set_num_threads(1)
+    model, x, y = _data(batch)
+    p = {k: torch.tensor(v, requires_grad=True) for k, v in model.params.items()}
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y).reshape(-1)
+    optimizer = torch.optim.Adagrad(p.values(), lr=LEARNING_RATE, eps=1e-12)
+    state = [torch.zeros(batch, HIDDEN, dtype=torch.float64)]
+
+    def loss_backward(h0: Any) -> Any:
+        xu = F.embedding(xt, p["U"].T)  # U x(t) for every t: (T, B, H)
+        h, hs = h0, []
+        for t in range(STEPS):
+            h = torch.tanh(torch.addmm(p["b"], h, p["W"].T) + xu[t])
+            hs.append(h)
+        logits = F.linear(torch.stack(hs), p["V"], p["c"]).reshape(-1, VOCAB)
+        F.cross_entropy(logits, yt, reduction="sum").backward()
+        return h.detach()
+
+    def grads() -> dict[str, np.ndarray]:
+        loss_backward(state[0])
+        out = {k: v.grad.numpy().copy() for k, v in p.items()}
+        optimizer.zero_grad()
+        return out
+
+    def step() -> None:
+        optimizer.zero_grad()
+        state[0] = loss_backward(state[0])
+        torch.nn.utils.clip_grad_value_(p.values(), CLIP)
+        optimizer.step()
+
+    return grads, step
+
+
+def _torch_rnn(batch: int) -> tuple[Any, Step]:
+    """PyTorch's fused ``nn.RNN`` on one-hot inputs; returns (gradient function, step)."""
+    import torch
+    import torch.nn.functional as F
+
+    torch.set_num_threads(1)
+    model, x, y = _data(batch)
+    rnn = torch.nn.RNN(VOCAB, HIDDEN, nonlinearity="tanh", dtype=torch.float64)
+    out = torch.nn.Linear(HIDDEN, VOCAB, dtype=torch.float64)
+    with torch.no_grad():
+        rnn.weight_ih_l0.copy_(torch.from_numpy(model.U))
+        rnn.weight_hh_l0.copy_(torch.from_numpy(model.W))
+        rnn.bias_ih_l0.copy_(torch.from_numpy(model.b))
+        rnn.bias_hh_l0.zero_()
+        out.weight.copy_(torch.from_numpy(model.V))
+        out.bias.copy_(torch.from_numpy(model.c))
+    params = [*rnn.parameters(), *out.parameters()]
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y).reshape(-1)
+    optimizer = torch.optim.Adagrad(params, lr=LEARNING_RATE, eps=1e-12)
+    state = [torch.zeros(1, batch, HIDDEN, dtype=torch.float64)]
+
+    def loss_backward(h0: Any) -> Any:
+        hs, h = rnn(F.one_hot(xt, VOCAB).to(torch.float64), h0)
+        logits = out(hs).reshape(-1, VOCAB)
+        F.cross_entropy(logits, yt, reduction="sum").backward()
+        return h.detach()
+
+    def grads() -> dict[str, np.ndarray]:
+        loss_backward(state[0])
+        g = {
+            "U": rnn.weight_ih_l0.grad,
+            "W": rnn.weight_hh_l0.grad,
+            "V": out.weight.grad,
+            "b": rnn.bias_ih_l0.grad,
+            "c": out.bias.grad,
+        }
+        result = {k: v.numpy().copy() for k, v in g.items()}
+        optimizer.zero_grad()
+        return result
+
+    def step() -> None:
+        optimizer.zero_grad()
+        state[0] = loss_backward(state[0])
+        torch.nn.utils.clip_grad_value_(params, CLIP)
+        optimizer.step()
+
+    return grads, step
+
+
+def torch_loop(batch: int) -> Step:
+    """One training step of PyTorch eager, the loop written out."""
+    return _torch_loop(batch)[1]
+
+
+def torch_rnn(batch: int) -> Step:
+    """One training step of PyTorch's ``nn.RNN``."""
+    return _torch_rnn(batch)[1]
+
+
+def matmul(_: int) -> Step:
+    """One 1000 × 1000 float64 matrix product into a preallocated result."""
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((1000, 1000)), rng.standard_normal((1000, 1000))
+    c = np.empty((1000, 1000))
+
+    def step() -> None:
+        np.matmul(a, b, out=c)
+
+    return step
+
+
+WORKLOADS: dict[str, Callable[[int], Step]] = {
+    "ours": ours,
+    "seed-style": seed_style,
+    "torch loop": torch_loop,
+    "torch nn.RNN": torch_rnn,
+    "matmul": matmul,
+}
+
+
+# ------------------------------------------------------------------- workers and rounds
+
+
+def _worker(conn: Connection, name: str, batch: int, block: float) -> None:
+    """Build one workload, calibrate a block of about ``block`` seconds, then time blocks."""
+    with threadpool_limits(limits=1):
+        step = WORKLOADS[name](batch)
+        for _ in range(3):
+            step()
+        n, elapsed = 1, 0.0
+        while elapsed < block / 4:
+            n *= 2
+            start = time.perf_counter()
+            for _ in range(n):
+                step()
+            elapsed = time.perf_counter() - start
+        n = max(1, round(n * block / elapsed))
+        conn.send(n)
+        while conn.recv():
+            start = time.perf_counter()
+            for _ in range(n):
+                step()
+            conn.send((time.perf_counter() - start) / n)
+
+
+def time_rounds(jobs: list[tuple[str, int]], repeats: int, block: float) -> dict[Any, float]:
+    """Median seconds per step of each (workload, B), timed in turns over ``repeats`` rounds."""
+    ctx = mp.get_context("spawn")
+    workers = {}
+    for job in jobs:
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=_worker, args=(child, *job, block), daemon=True)
+        proc.start()
+        workers[job] = (parent, proc)
+    times: dict[Any, list[float]] = {job: [] for job in jobs}
+    try:
+        for job, (conn, _) in workers.items():
+            conn.recv()  # the worker has warmed up and calibrated
+        for _ in range(repeats):
+            for job, (conn, _) in workers.items():
+                conn.send(True)
+                times[job].append(conn.recv())
+    finally:
+        for conn, proc in workers.values():
+            conn.send(False)
+            proc.join()
+    return {job: statistics.median(ts) for job, ts in times.items()}
+
+
+# ------------------------------------------------------------------------- the checks
+
+
+def check_gradients(batch: int, with_torch: bool) -> str:
+    """Largest relative difference between our gradients and each other implementation's."""
+    model, x, y = _data(batch)
+    _, ref, _ = model.loss_and_gradients(x, y)
+    others = {"seed-style": SeedStyle(model).gradients(x, y, np.zeros((HIDDEN, batch)))[1]}
+    if with_torch:
+        others["torch loop"] = _torch_loop(batch)[0]()
+        others["torch nn.RNN"] = _torch_rnn(batch)[0]()
+    worst = []
+    for name, grads in others.items():
+        err = max(
+            float(np.max(np.abs(grads[k].reshape(ref[k].shape) - ref[k])))
+            / float(np.max(np.abs(ref[k])))
+            for k in ref
+        )
+        if err > 1e-9:
+            raise AssertionError(f"{name} gradients differ from ours at B={batch}: {err:.1e}")
+        worst.append(f"{name} {err:.0e}")
+    return ", ".join(worst)
+
+
+def peak_memory(steps: int, batch: int, seed: bool = False) -> int:
+    """Peak bytes traced during one call of ``loss_and_gradients`` (or the seed-style one)."""
+    model, _, _ = _data(1)
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, VOCAB, (steps, batch))
+    y = rng.integers(0, VOCAB, (steps, batch))
+    net = SeedStyle(model) if seed else None
+    h0 = np.zeros((HIDDEN, batch))
+    tracemalloc.start()
+    if net is not None:
+        net.gradients(x, y, h0)
+    else:
+        model.loss_and_gradients(x, y)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak
+
+
+def main_job_seconds(runs: int) -> list[float]:
+    """Wall time of ``python -m rnn train`` (the main job), each run in a fresh process."""
+    out = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "rnn", "train"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            env=ORIGINAL_ENVIRONMENT,
+        )
+        out.append(time.perf_counter() - start)
+    return out
+
+
+# ------------------------------------------------------------------------------- report
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=9, help="rounds (medians are taken)")
+    parser.add_argument("--block", type=float, default=0.15, help="seconds per timed block")
+    parser.add_argument("--train-runs", type=int, default=3, help="runs of the main job")
+    args = parser.parse_args()
+    have_torch = importlib.util.find_spec("torch") is not None
+
+    blas = threadpool_info()
+    print("Training throughput: V=65, H=100, T=25, float64, one thread")
+    print(
+        f"numpy {np.__version__}; BLAS "
+        + ", ".join(f"{b['internal_api']} {b['version']} ({b['architecture']})" for b in blas)
+        + f"; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}"
+    )
+    if have_torch:
+        import torch
+
+        print(f"torch {torch.__version__}")
+    else:
+        print("torch is not installed: the PyTorch rows are skipped")
+    for batch in BATCHES:
+        print(f"gradients agree with ours at B={batch}: {check_gradients(batch, have_torch)}")
+
+    names = ["ours", "seed-style"] + (["torch loop", "torch nn.RNN"] if have_torch else [])
+    jobs = [(name, batch) for batch in BATCHES for name in names] + [("matmul", 0)]
+    print(f"\ntiming {len(jobs)} workers, {args.repeats} rounds of ~{args.block} s blocks ...")
+    seconds = time_rounds(jobs, args.repeats, args.block)
+    peak = 2 * 1000**3 / seconds[("matmul", 0)] / 1e9
+    print(f"\nfloat64 matmul 1000x1000, one thread: {peak:.1f} GFLOP/s (the peak)")
+
+    targets = []
+    for batch in BATCHES:
+        rate = {name: STEPS * batch / seconds[(name, batch)] for name in names}
+        print(f"\nB = {batch}: chars/s of one training step (median of {args.repeats})")
+        for name in names:
+            gflops = rate[name] * FLOPS_PER_CHAR / 1e9
+            print(
+                f"  {name:14s} {rate[name]:>11,.0f} chars/s  {1e6 * seconds[(name, batch)]:>9.0f}"
+                f" us/step  {gflops:5.1f} GFLOP/s = {100 * gflops / peak:4.1f}% of peak"
+                f"  ours/this = {rate['ours'] / rate[name]:5.2f}x"
+            )
+        fraction = rate["ours"] * FLOPS_PER_CHAR / 1e9 / peak
+        if batch == 1:
+            targets.append(("B=1 ours ≥ 3x seed-style", rate["ours"] / rate["seed-style"], 3.0))
+        if have_torch:
+            best = max(rate["torch loop"], rate["torch nn.RNN"])
+            need = 3.0 if batch == 1 else 1.5
+            targets.append((f"B={batch} ours ≥ {need}x PyTorch (faster of the two)",
+                            rate["ours"] / best, need))
+        if batch == 64:
+            targets.append(("B=64 ours ≥ 40% of matmul peak", fraction, 0.40))
+
+    print("\nPeak memory of one loss_and_gradients call (tracemalloc)")
+    params = sum(p.nbytes for p in _data(1)[0].params.values())
+    print(f"  parameters: {params:,} bytes; cell = one float64 of (T, B, H) = 8 bytes")
+    print(f"  {'T':>4} {'B':>3} {'ours':>12} {'cells':>7} {'ours/cell':>9}"
+          f" {'seed-style':>12} {'seed/cell':>9}")
+    for steps, batch in ((25, 1), (100, 1), (400, 1), (25, 64), (100, 64), (400, 64)):
+        cells = steps * batch * HIDDEN
+        mine, seed = peak_memory(steps, batch), peak_memory(steps, batch, seed=True)
+        print(f"  {steps:>4} {batch:>3} {mine:>12,} {cells:>7,} {(mine - params) / cells:>9.1f}"
+              f" {seed:>12,} {(seed - params) / cells:>9.1f}")
+
+    if args.train_runs:
+        runs = main_job_seconds(args.train_runs)
+        wall = statistics.median(runs)
+        print(f"\npython -m rnn train (main job): median {wall:.2f} s wall over {len(runs)} runs"
+              f" ({', '.join(f'{r:.2f}' for r in runs)})")
+        targets.append(("main job < 5 s wall", 5.0 / wall, 1.0))
+
+    print("\nTargets")
+    for label, value, need in targets:
+        print(f"  {label:48s} {value:6.2f} (need {need:.2f})  {_verdict(value >= need)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""Sphinx configuration: MyST pages, numpydoc API pages, offline MathJax, generated figures.
+
+Every module in ``docs/figures/`` exposes ``main(outdir: pathlib.Path) -> None``. Each build
+runs all of them on the installed package, with matplotlib's Agg backend, writing into
+``docs/_generated/`` (not under version control); the pages include what they wrote. No
+number or figure on the site is typed in by hand.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+# One BLAS thread: the figures use small matrices, for which threads on a shared 2-core
+# machine only add contention. Set before numpy is imported; subprocesses inherit it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import matplotlib
+import yaml  # a dependency of myst-parser
+
+matplotlib.use("Agg")
+
+import rnn  # noqa: E402  (after the backend is chosen)
+
+HERE = Path(__file__).resolve().parent
+GENERATED = HERE / "_generated"
+
+project = "rnn-reference"
+author = "The rnn-reference developers"
+copyright = f"2026, {author}"  # noqa: A001  (Sphinx's name)
+release = rnn.__version__
+version = release
+
+extensions = [
+    "myst_parser",
+    "numpydoc",
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.viewcode",
+    "sphinx.ext.mathjax",
+    "sphinx-mathjax-offline",
+]
+
+source_suffix = {".md": "markdown"}
+exclude_patterns = ["_build", "_generated", "figures", "Thumbs.db", ".DS_Store"]
+root_doc = "index"
+
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
+myst_heading_anchors = 3
+
+# The numpydoc docstrings already state every type; annotations such as NDArray[Any] would
+# only add cross-references that cannot resolve offline.
+autodoc_typehints = "none"
+autodoc_member_order = "bysource"
+autosummary_generate = False
+numpydoc_show_class_members = False
+numpydoc_xref_param_type = False
+numpydoc_attributes_as_param_list = False
+
+html_theme = "furo"
+html_title = f"rnn-reference {release}"
+html_static_path: list[str] = []
+
+# No intersphinx: the build must pass with no network.
+nitpicky = True
+# numpydoc "References" sections list sources that the text need not cite by number.
+suppress_warnings = ["ref.citation"]
+
+
+def _run_figure_modules() -> None:
+    """Run ``main(GENERATED)`` of every ``docs/figures/*.py`` module, in name order."""
+    GENERATED.mkdir(exist_ok=True)
+    for path in sorted((HERE / "figures").glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        spec = importlib.util.spec_from_file_location(f"docs_figures_{path.stem}", path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load figure module {path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+        start = time.perf_counter()
+        module.main(GENERATED)
+        print(f"docs/figures/{path.name}: {time.perf_counter() - start:.1f} s")
+
+
+def _write_citation() -> None:
+    """Write the citing page's text and BibTeX from CITATION.cff, the one source of both."""
+    cff = yaml.safe_load((HERE.parent / "CITATION.cff").read_text(encoding="utf-8"))
+    if str(cff["version"]) != release:
+        raise ValueError(
+            f"CITATION.cff says version {cff['version']}, the package is {release}: "
+            "update CITATION.cff (version and date-released) with each release"
+        )
+    authors = " and ".join(
+        a["name"] if "name" in a else f"{a['family-names']}, {a['given-names']}"
+        for a in cff["authors"]
+    )
+    date = str(cff["date-released"])
+    year = date[:4]
+    (GENERATED / "citation.md").write_text(
+        f"{authors.replace(' and ', ', ')} ({year}). *{cff['title']}* "
+        f"(version {cff['version']}, released {date}). Licence: {cff['license']}.\n",
+        encoding="utf-8",
+    )
+    fields = {
+        "author": "{" + authors + "}",
+        "title": cff["title"],
+        "year": year,
+        "version": cff["version"],
+        "note": f"Version {cff['version']}, released {date}",
+    }
+    if "repository-code" in cff:
+        fields["url"] = cff["repository-code"]
+    body = ",\n".join(f"  {key} = {{{value}}}" for key, value in fields.items())
+    (GENERATED / "citation.bib").write_text(
+        f"@misc{{rnn_reference_{year},\n{body}\n}}\n", encoding="utf-8"
+    )
+
+
+_run_figure_modules()
+_write_citation()
+
+
+def setup(app: Any) -> None:
+    """Serve MathJax's SVG output, which needs no font files (pages also open from file://)."""
+    app.config.mathjax_path = "mathjax/tex-svg.js"

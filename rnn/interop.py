@@ -1,0 +1,349 @@
+r"""Weights to and from PyTorch, whose autograd serves as an independent oracle.
+
+:func:`to_torch` turns a model into PyTorch modules that compute the same function, and
+:func:`from_torch` maps such modules back. A model that leaves for PyTorch and comes back
+is unchanged bit for bit.
+
+PyTorch is optional. It is imported inside the two functions, so ``import rnn`` and
+``import rnn.interop`` never need it. Install it with ``pip install torch==2.13.0``, or
+with this package's ``torch`` extra, ``pip install "rnn-reference[torch]"``, which pins
+the same version.
+
+Notes
+-----
+**The mapping.** A vanilla RNN (``cell = "rnn"``) becomes a ``torch.nn.RNN`` with one
+layer and ``nonlinearity="tanh"``, followed by a ``torch.nn.Linear`` for the output layer:
+
+==========================  =====================  ==========
+PyTorch                     this package           shape
+==========================  =====================  ==========
+``rnn.weight_ih_l0``        :math:`U`              (H, V)
+``rnn.weight_hh_l0``        :math:`W`              (H, H)
+``rnn.bias_ih_l0``          :math:`b`              (H,)
+``rnn.bias_hh_l0``          zeros, frozen          (H,)
+``linear.weight``           :math:`V`              (V, H)
+``linear.bias``             :math:`c`              (V,)
+==========================  =====================  ==========
+
+PyTorch reads the one-hot code :math:`x^{(t)}` of each character as a float vector of
+length V, so ``input_size`` is V. Its arrays are time-major, ``(T, B, V)``, like this
+package's ``(T, B)`` index arrays; a module built with ``batch_first=True`` is refused.
+
+**Why PyTorch has two biases.** PyTorch computes
+
+.. math::
+
+    h^{(t)} = \tanh\bigl(W_{ih} x^{(t)} + b_{ih} + W_{hh} h^{(t-1)} + b_{hh}\bigr),
+
+which is equation (1) with :math:`b = b_{ih} + b_{hh}`: the two biases only ever enter as
+their sum, so one of them is redundant. PyTorch keeps both because cuDNN, NVIDIA's RNN
+library, stores a bias for the input product and one for the recurrent product, and
+PyTorch's parameters follow cuDNN's layout (pytorch/pytorch#15843). The redundancy is not
+harmless in training: both biases receive the gradient :math:`\nabla_b L`, so one SGD step
+moves their sum by twice the learning rate. :func:`to_torch` therefore puts all of
+:math:`b` into ``bias_ih`` and makes ``bias_hh`` a zero with ``requires_grad=False``;
+``torch.optim`` optimizers skip it, and a step in PyTorch is the same step as here.
+
+**Importing a second bias.** :func:`from_torch` folds a nonzero ``bias_hh`` into
+:math:`b = b_{ih} + b_{hh}`, because a network trained in PyTorch has one. The imported
+model computes the same function, but the sum is rounded once, so it agrees with the
+PyTorch module to rounding, not bit for bit, and exporting it again puts the whole sum in
+``bias_ih``. Where ``bias_hh`` is zero, :math:`b` is ``bias_ih`` bit for bit.
+
+**Cells.** The mapping of each cell is a pair of private functions, chosen by the model's
+:attr:`~rnn.model.RecurrentModel.cell` on the way out and by the PyTorch module's ``mode``
+(``"RNN_TANH"``, ``"LSTM"``, ``"GRU"``) on the way back: the tables ``_TO_TORCH`` and
+``_FROM_TORCH`` at the end of this module. A new cell adds one entry to each; the checks
+that every cell shares (one layer, one direction, time-major, biases present, dtype, sizes)
+run before the table is consulted.
+
+Examples
+--------
+Export a model, run PyTorch on it, and bring the weights back (PyTorch must be installed):
+
+.. code-block:: python
+
+    import numpy as np
+    import torch
+
+    from rnn import RNN
+    from rnn.interop import from_torch, to_torch
+
+    model = RNN.random(vocab_size=5, hidden_size=4, rng=np.random.default_rng(0))
+    recurrent, linear = to_torch(model)
+    x = torch.nn.functional.one_hot(torch.tensor([0, 3, 1]), 5).double()  # (T, V)
+    h, _ = recurrent(x)  # (T, H), batch axis omitted
+    logits = linear(h)  # (T, V), eq. (3)
+    assert np.allclose(logits.detach().numpy(), model.forward([0, 3, 1]).logits[:, 0])
+    back = from_torch(recurrent, linear)
+    assert all(np.array_equal(back.params[k], model.params[k]) for k in model.param_names)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from rnn.model import RNN, RecurrentModel
+
+__all__ = ["from_torch", "to_torch"]
+
+TORCH_REQUIREMENT = "torch==2.13.0"
+"""The PyTorch release that the ``torch`` extra and ``nox -s crosscheck`` pin."""
+
+_DTYPES = ("float64", "float32")
+
+
+def to_torch(model: RecurrentModel) -> tuple[Any, Any]:
+    """Export a model as PyTorch modules that compute the same function.
+
+    Parameters
+    ----------
+    model : RecurrentModel
+        A float64 (or float32) model; for now the vanilla :class:`~rnn.model.RNN`.
+
+    Returns
+    -------
+    recurrent : torch.nn.RNN
+        One layer, ``nonlinearity="tanh"``, ``batch_first=False``, ``input_size`` V and
+        ``hidden_size`` H, holding ``weight_ih_l0 = U``, ``weight_hh_l0 = W``,
+        ``bias_ih_l0 = b`` and ``bias_hh_l0 = 0`` (frozen: ``requires_grad=False``).
+    linear : torch.nn.Linear
+        The output layer, eq. (3): ``weight = V`` of shape (V, H) and ``bias = c``.
+
+    Both modules are on the CPU, in the model's dtype (float64 for a default model),
+    and hold copies: training one side leaves the other unchanged.
+
+    Raises
+    ------
+    ImportError
+        If PyTorch is not installed; the message names the pinned requirement.
+    TypeError
+        If ``model`` is not a model of a cell that PyTorch has, or its dtype is neither
+        float64 nor float32 (a complex-step model).
+
+    Notes
+    -----
+    The module docstring of :mod:`rnn.interop` gives the full mapping and explains why
+    ``bias_hh`` is a frozen zero.
+    """
+    torch = _import_torch()
+    if not isinstance(model, RecurrentModel):
+        raise TypeError(f"model must be a RecurrentModel, got {type(model).__name__}")
+    export = _TO_TORCH.get(model.cell)
+    if export is None:
+        raise TypeError(
+            f"to_torch supports the cells {sorted(_TO_TORCH)}, got {model.cell!r} "
+            f"({type(model).__name__})"
+        )
+    if model.dtype.name not in _DTYPES:
+        raise TypeError(f"to_torch needs a float64 or float32 model, got dtype {model.dtype}")
+    return export(torch, model)
+
+
+def from_torch(recurrent: Any, linear: Any) -> RecurrentModel:
+    """Import a PyTorch recurrent module and its output layer as a model.
+
+    Parameters
+    ----------
+    recurrent : torch.nn.RNN
+        One layer, ``nonlinearity="tanh"``, unidirectional, ``batch_first=False``, with
+        biases, ``input_size`` V (one-hot inputs) and ``hidden_size`` H.
+    linear : torch.nn.Linear
+        The output layer from H features to V logits, with a bias.
+
+    Returns
+    -------
+    RecurrentModel
+        A :class:`~rnn.model.RNN` with ``U = weight_ih_l0``, ``W = weight_hh_l0``,
+        ``V = linear.weight``, ``c = linear.bias`` and ``b = bias_ih_l0 + bias_hh_l0``,
+        copied, in the modules' dtype (float64 or float32).
+
+    Raises
+    ------
+    ImportError
+        If PyTorch is not installed.
+    TypeError
+        If ``recurrent`` is not a ``torch.nn.RNN`` (or a cell the table does not hold),
+        ``linear`` is not a ``torch.nn.Linear``, or a weight is neither float64 nor
+        float32, or the two modules differ in dtype.
+    ValueError
+        If the module cannot be represented: a ReLU nonlinearity, more than one layer, a
+        bidirectional RNN, ``batch_first=True``, a missing bias, or sizes that do not fit
+        (``linear.in_features`` must be H and ``linear.out_features`` must be
+        ``input_size``).
+
+    Notes
+    -----
+    A nonzero ``bias_hh`` is folded into :math:`b`; see the module docstring of
+    :mod:`rnn.interop` for why PyTorch has it and what folding costs.
+    """
+    torch = _import_torch()
+    nn = torch.nn
+    if not isinstance(recurrent, nn.RNNBase):
+        raise TypeError(
+            f"recurrent must be a torch.nn.RNN, LSTM or GRU module, got {type(recurrent).__name__}"
+        )
+    if not isinstance(linear, nn.Linear):
+        raise TypeError(f"linear must be a torch.nn.Linear, got {type(linear).__name__}")
+    mode = recurrent.mode
+    if mode == "RNN_RELU":
+        raise ValueError(
+            "nonlinearity must be 'tanh', got 'relu': this package's RNN uses tanh, eq. (2)"
+        )
+    importer = _FROM_TORCH.get(mode)
+    if importer is None:
+        raise TypeError(
+            f"from_torch supports the torch modes {sorted(_FROM_TORCH)}, got {mode!r} "
+            f"({type(recurrent).__name__})"
+        )
+    _check_shared_structure(recurrent, linear)
+    return importer(recurrent, linear)
+
+
+# ------------------------------------------------------------------------ shared parts
+
+
+def _import_torch() -> Any:
+    message = (
+        f"rnn.interop needs PyTorch, which is not installed: run "
+        f"`pip install {TORCH_REQUIREMENT}` or install the extra, "
+        f'`pip install "rnn-reference[torch]"`'
+    )
+    try:
+        import torch
+    except ImportError as err:
+        raise ImportError(message) from err
+    if getattr(torch, "__file__", None) is None:  # a folder named torch on sys.path
+        raise ImportError(
+            f"{message} (`import torch` found only {getattr(torch, '__path__', torch)})"
+        )
+    return torch
+
+
+def _check_shared_structure(recurrent: Any, linear: Any) -> None:
+    """Refuse what no cell of this package can represent, whatever the cell."""
+    if recurrent.num_layers != 1:
+        raise ValueError(
+            f"num_layers must be 1, got {recurrent.num_layers}: the model has one hidden layer"
+        )
+    if recurrent.bidirectional:
+        raise ValueError(
+            "bidirectional must be False, got True: the model reads left to right only"
+        )
+    if recurrent.batch_first:
+        raise ValueError(
+            "batch_first must be False, got True: this package is time-major, (T, B); the "
+            "weights do not depend on the layout, so load the state_dict into a module "
+            "built with batch_first=False"
+        )
+    if not recurrent.bias:
+        raise ValueError(
+            "the recurrent module must have biases (bias=True), got bias=False: the model has "
+            "a hidden bias b; build it with bias=True and zero biases to import a bias-free net"
+        )
+    if linear.bias is None:
+        raise ValueError(
+            "the Linear layer must have a bias (bias=True), got bias=False: the model has an "
+            "output bias c; build it with bias=True and a zero bias to import a bias-free layer"
+        )
+    if getattr(recurrent, "proj_size", 0) != 0:
+        raise ValueError(f"proj_size must be 0, got {recurrent.proj_size}")
+    if linear.in_features != recurrent.hidden_size:
+        raise ValueError(
+            f"linear.in_features must equal hidden_size={recurrent.hidden_size}, "
+            f"got {linear.in_features}"
+        )
+    if linear.out_features != recurrent.input_size:
+        raise ValueError(
+            f"linear.out_features must equal input_size={recurrent.input_size} (both are the "
+            f"vocabulary size V), got {linear.out_features}"
+        )
+    dtypes = {
+        str(p.dtype).removeprefix("torch.") for p in (*recurrent.parameters(), linear.weight)
+    }
+    dtypes |= {str(linear.bias.dtype).removeprefix("torch.")}
+    if len(dtypes) != 1 or not dtypes <= set(_DTYPES):
+        raise TypeError(
+            f"all weights must be float64 (or all float32), got {sorted(dtypes)}; "
+            f"convert with module.double()"
+        )
+
+
+def _array(tensor: Any) -> Any:
+    """A numpy copy of a tensor's values, detached from autograd and moved to the CPU."""
+    return tensor.detach().cpu().numpy().copy()
+
+
+def _empty(torch: Any, module: Any, *args: Any, **kwargs: Any) -> Any:
+    """A module whose weights are uninitialised, so that building it draws no random numbers
+    from PyTorch's global generator; the caller fills every weight."""
+    return module(*args, **kwargs, device="meta").to_empty(device="cpu")
+
+
+def _fill(torch: Any, parameter: Any, array: Any) -> None:
+    """Copy ``array`` into ``parameter`` exactly (same dtype, so no rounding)."""
+    with torch.no_grad():
+        parameter.copy_(torch.from_numpy(np.ascontiguousarray(array)))
+
+
+def _output_layer(torch: Any, model: RecurrentModel) -> Any:
+    """``o = c + V h``, eq. (3), as a torch.nn.Linear."""
+    dtype = _torch_dtype(torch, model.dtype)
+    linear = _empty(torch, torch.nn.Linear, model.hidden_size, model.vocab_size, dtype=dtype)
+    _fill(torch, linear.weight, model.params["V"])
+    _fill(torch, linear.bias, model.params["c"])
+    return linear
+
+
+def _torch_dtype(torch: Any, dtype: np.dtype[Any]) -> Any:
+    return getattr(torch, dtype.name)
+
+
+# ----------------------------------------------------------------- the vanilla RNN
+
+
+def _rnn_to_torch(torch: Any, model: RecurrentModel) -> tuple[Any, Any]:
+    p = model.params
+    recurrent = _empty(
+        torch,
+        torch.nn.RNN,
+        input_size=model.vocab_size,
+        hidden_size=model.hidden_size,
+        nonlinearity="tanh",
+        dtype=_torch_dtype(torch, model.dtype),
+    )
+    _fill(torch, recurrent.weight_ih_l0, p["U"])
+    _fill(torch, recurrent.weight_hh_l0, p["W"])
+    _fill(torch, recurrent.bias_ih_l0, p["b"])
+    _fill(torch, recurrent.bias_hh_l0, np.zeros_like(p["b"]))
+    recurrent.bias_hh_l0.requires_grad_(False)  # b lives in bias_ih alone; see Notes
+    return recurrent, _output_layer(torch, model)
+
+
+def _rnn_from_torch(recurrent: Any, linear: Any) -> RecurrentModel:
+    b_ih, b_hh = _array(recurrent.bias_ih_l0), _array(recurrent.bias_hh_l0)
+    # Adding a zero would turn -0.0 into +0.0; where bias_hh is zero, b is bias_ih exactly.
+    b = np.where(b_hh == 0, b_ih, b_ih + b_hh)
+    return RNN(
+        U=_array(recurrent.weight_ih_l0),
+        W=_array(recurrent.weight_hh_l0),
+        V=_array(linear.weight),
+        b=b,
+        c=_array(linear.bias),
+    )
+
+
+# ------------------------------------------------------------------- dispatch tables
+
+_TO_TORCH: dict[str, Callable[[Any, RecurrentModel], tuple[Any, Any]]] = {
+    "rnn": _rnn_to_torch,
+}
+"""Exporters by :attr:`RecurrentModel.cell`; the LSTM and GRU add ``"lstm"`` and ``"gru"``."""
+
+_FROM_TORCH: dict[str, Callable[[Any, Any], RecurrentModel]] = {
+    "RNN_TANH": _rnn_from_torch,
+}
+"""Importers by the PyTorch module's ``mode``; the LSTM and GRU add ``"LSTM"`` and ``"GRU"``."""
