@@ -292,17 +292,17 @@ def _worker(conn: Connection, name: str, batch: int, block: float) -> None:
         n, elapsed = 1, 0.0
         while elapsed < block / 4:
             n *= 2
-            start = time.perf_counter()
+            start = time.process_time()
             for _ in range(n):
                 step()
-            elapsed = time.perf_counter() - start
+            elapsed = time.process_time() - start
         n = max(1, round(n * block / elapsed))
         conn.send(n)
         while conn.recv():
-            start = time.perf_counter()
+            start = time.process_time()
             for _ in range(n):
                 step()
-            conn.send((time.perf_counter() - start) / n)
+            conn.send((time.process_time() - start) / n)
 
 
 def time_rounds(jobs: list[tuple[str, int]], repeats: int, block: float) -> dict[Any, float]:

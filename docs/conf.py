@@ -25,14 +25,14 @@ import yaml  # a dependency of myst-parser
 
 matplotlib.use("Agg")
 
-import rnn  # noqa: E402  (after the backend is chosen)
+import rnn
 
 HERE = Path(__file__).resolve().parent
 GENERATED = HERE / "_generated"
 
 project = "rnn-reference"
 author = "The rnn-reference developers"
-copyright = f"2026, {author}"  # noqa: A001  (Sphinx's name)
+copyright = f"2026, {author}"
 release = rnn.__version__
 version = release
 
@@ -64,7 +64,8 @@ numpydoc_attributes_as_param_list = False
 
 html_theme = "furo"
 html_title = f"rnn-reference {release}"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
 
 # No intersphinx: the build must pass with no network.
 nitpicky = True
@@ -118,9 +119,14 @@ def _write_citation() -> None:
     if "repository-code" in cff:
         fields["url"] = cff["repository-code"]
     body = ",\n".join(f"  {key} = {{{value}}}" for key, value in fields.items())
-    (GENERATED / "citation.bib").write_text(
-        f"@misc{{rnn_reference_{year},\n{body}\n}}\n", encoding="utf-8"
-    )
+    bibtex = f"@misc{{rnn_reference_{year},\n{body}\n}}\n"
+    (GENERATED / "citation.bib").write_text(bibtex, encoding="utf-8")
+    readme = (HERE.parent / "README.md").read_text(encoding="utf-8")
+    if f"```bibtex\n{bibtex}```" not in readme:
+        raise ValueError(
+            "the BibTeX entry in README.md's 'How to cite' differs from the one generated "
+            f"from CITATION.cff; it should read:\n{bibtex}"
+        )
 
 
 _run_figure_modules()

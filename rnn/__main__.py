@@ -325,11 +325,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _sample(args)
         return _train(args)
     except UsageError as err:
-        print(f"python -m rnn: error: {err}", file=sys.stderr)
+        print(f"python -m rnn: error: {_one_line(str(err))}", file=sys.stderr)
         return USAGE_ERROR
     except TrainingDiverged as err:
-        print(f"python -m rnn: training stopped: {err}", file=sys.stderr)
+        print(f"python -m rnn: training stopped: {_one_line(str(err))}", file=sys.stderr)
         return DIVERGED
+
+
+def _one_line(message: str) -> str:
+    """The message with line breaks and other unprintable characters escaped.
+
+    argparse quotes some arguments raw, and an argument can hold a newline.
+    """
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
 
 
 if __name__ == "__main__":

@@ -209,7 +209,7 @@ class GRU(RecurrentModel):
     ) -> tuple[Array, Array, dict[str, Any]]:
         T, B = x.shape
         # U_k x(t) for every t and gate: gathers of columns, (T, B, H) each
-        Ux_r, Ux_z, Ux_n = (getattr(self, f"U_{k}").T[x] for k in GATES)
+        Ux_r, Ux_z, Ux_n = self.U_r.T[x], self.U_z.T[x], self.U_n.T[x]
         dtype = np.result_type(self.W_r, state)
         r, z, m, n, hs = (np.empty((T, B, self.hidden_size), dtype) for _ in range(5))
         h = state

@@ -57,6 +57,30 @@ PyTorch module to rounding, not bit for bit, and exporting it again puts the who
 that every cell shares (one layer, one direction, time-major, biases present, dtype, sizes)
 run before the table is consulted.
 
+**The LSTM and the GRU.** :class:`~rnn.lstm.LSTM` becomes a ``torch.nn.LSTM`` and
+:class:`~rnn.gru.GRU` a ``torch.nn.GRU``, each followed by the same ``torch.nn.Linear``.
+PyTorch stacks one block per gate, in the order i, f, g, o for the LSTM (its o is our q,
+its cell state c our s) and r, z, n for the GRU:
+
+==================  ====================================  ==================================
+PyTorch             LSTM                                  GRU
+==================  ====================================  ==================================
+``weight_ih_l0``    ``[U_i; U_f; U_g; U_q]``, (4H, V)     ``[U_r; U_z; U_n]``, (3H, V)
+``weight_hh_l0``    ``[W_i; W_f; W_g; W_q]``, (4H, H)     ``[W_r; W_z; W_n]``, (3H, H)
+``bias_ih_l0``      ``[b_i; b_f; b_g; b_q]``, (4H,)       ``[b_r; b_z; b_n]``, (3H,)
+``bias_hh_l0``      zeros, frozen                         ``[0; 0; b_hn]``, (3H,)
+==================  ====================================  ==================================
+
+The LSTM's four gates and the GRU's r and z see only the sum of their two biases, so they
+are exported as for the RNN. The GRU's candidate is different: its recurrent bias
+:math:`b_{hn}` sits inside the reset gate's product, :math:`r \odot (W_{hn} h + b_{hn})`,
+so it is a parameter of its own and goes to the last block of ``bias_hh``. That tensor
+must then stay trainable; a gradient hook zeroes the gradient of its first two blocks, so
+they stay zero and a step in PyTorch is again the same step as here. (The hook is not part
+of a ``state_dict``: a module loaded from one trains ``b_hr`` and ``b_hz`` again.)
+:func:`from_torch` folds the redundant pairs, :math:`b_r = b_{ir} + b_{hr}`,
+:math:`b_z = b_{iz} + b_{hz}`, and each LSTM gate's :math:`b_k = b_{ik} + b_{hk}`.
+
 Examples
 --------
 Export a model, run PyTorch on it, and bring the weights back (PyTorch must be installed):
@@ -86,6 +110,8 @@ from typing import Any
 
 import numpy as np
 
+from rnn.gru import GRU
+from rnn.lstm import LSTM
 from rnn.model import RNN, RecurrentModel
 
 __all__ = ["from_torch", "to_torch"]
@@ -102,14 +128,16 @@ def to_torch(model: RecurrentModel) -> tuple[Any, Any]:
     Parameters
     ----------
     model : RecurrentModel
-        A float64 (or float32) model; for now the vanilla :class:`~rnn.model.RNN`.
+        A float64 (or float32) :class:`~rnn.model.RNN`, :class:`~rnn.lstm.LSTM` or
+        :class:`~rnn.gru.GRU`.
 
     Returns
     -------
-    recurrent : torch.nn.RNN
-        One layer, ``nonlinearity="tanh"``, ``batch_first=False``, ``input_size`` V and
-        ``hidden_size`` H, holding ``weight_ih_l0 = U``, ``weight_hh_l0 = W``,
-        ``bias_ih_l0 = b`` and ``bias_hh_l0 = 0`` (frozen: ``requires_grad=False``).
+    recurrent : torch.nn.RNN, torch.nn.LSTM or torch.nn.GRU
+        One layer, ``batch_first=False``, ``input_size`` V and ``hidden_size`` H. For the
+        RNN, ``nonlinearity="tanh"``, ``weight_ih_l0 = U``, ``weight_hh_l0 = W``,
+        ``bias_ih_l0 = b`` and ``bias_hh_l0 = 0`` (frozen: ``requires_grad=False``); for
+        the LSTM and the GRU, the gate blocks of the module docstring's table.
     linear : torch.nn.Linear
         The output layer, eq. (3): ``weight = V`` of shape (V, H) and ``bias = c``.
 
@@ -148,9 +176,10 @@ def from_torch(recurrent: Any, linear: Any) -> RecurrentModel:
 
     Parameters
     ----------
-    recurrent : torch.nn.RNN
-        One layer, ``nonlinearity="tanh"``, unidirectional, ``batch_first=False``, with
-        biases, ``input_size`` V (one-hot inputs) and ``hidden_size`` H.
+    recurrent : torch.nn.RNN, torch.nn.LSTM or torch.nn.GRU
+        One layer, unidirectional, ``batch_first=False``, with biases, ``input_size`` V
+        (one-hot inputs) and ``hidden_size`` H; an RNN must have ``nonlinearity="tanh"``
+        and an LSTM ``proj_size=0``.
     linear : torch.nn.Linear
         The output layer from H features to V logits, with a bias.
 
@@ -159,7 +188,9 @@ def from_torch(recurrent: Any, linear: Any) -> RecurrentModel:
     RecurrentModel
         A :class:`~rnn.model.RNN` with ``U = weight_ih_l0``, ``W = weight_hh_l0``,
         ``V = linear.weight``, ``c = linear.bias`` and ``b = bias_ih_l0 + bias_hh_l0``,
-        copied, in the modules' dtype (float64 or float32).
+        copied, in the modules' dtype (float64 or float32); for an ``nn.LSTM`` or
+        ``nn.GRU``, an :class:`~rnn.lstm.LSTM` or :class:`~rnn.gru.GRU` with the gate
+        blocks of the module docstring's table.
 
     Raises
     ------
@@ -302,6 +333,11 @@ def _torch_dtype(torch: Any, dtype: np.dtype[Any]) -> Any:
     return getattr(torch, dtype.name)
 
 
+def _folded(b_ih: Any, b_hh: Any) -> Any:
+    """``b_ih + b_hh``, with ``b_ih`` kept bit for bit where ``b_hh`` is zero (−0.0 + 0 = 0)."""
+    return np.where(b_hh == 0, b_ih, b_ih + b_hh)
+
+
 # ----------------------------------------------------------------- the vanilla RNN
 
 
@@ -324,14 +360,87 @@ def _rnn_to_torch(torch: Any, model: RecurrentModel) -> tuple[Any, Any]:
 
 
 def _rnn_from_torch(recurrent: Any, linear: Any) -> RecurrentModel:
-    b_ih, b_hh = _array(recurrent.bias_ih_l0), _array(recurrent.bias_hh_l0)
-    # Adding a zero would turn -0.0 into +0.0; where bias_hh is zero, b is bias_ih exactly.
-    b = np.where(b_hh == 0, b_ih, b_ih + b_hh)
     return RNN(
         U=_array(recurrent.weight_ih_l0),
         W=_array(recurrent.weight_hh_l0),
         V=_array(linear.weight),
-        b=b,
+        b=_folded(_array(recurrent.bias_ih_l0), _array(recurrent.bias_hh_l0)),
+        c=_array(linear.bias),
+    )
+
+
+# ------------------------------------------------------------------ the LSTM and the GRU
+
+
+def _lstm_to_torch(torch: Any, model: RecurrentModel) -> tuple[Any, Any]:
+    p = model.params
+    recurrent = _empty(
+        torch,
+        torch.nn.LSTM,
+        input_size=model.vocab_size,
+        hidden_size=model.hidden_size,
+        dtype=_torch_dtype(torch, model.dtype),
+    )
+    gates = ("i", "f", "g", "q")  # PyTorch's order i, f, g, o
+    _fill(torch, recurrent.weight_ih_l0, np.concatenate([p[f"U_{k}"] for k in gates]))
+    _fill(torch, recurrent.weight_hh_l0, np.concatenate([p[f"W_{k}"] for k in gates]))
+    _fill(torch, recurrent.bias_ih_l0, np.concatenate([p[f"b_{k}"] for k in gates]))
+    _fill(torch, recurrent.bias_hh_l0, np.zeros(4 * model.hidden_size, model.dtype))
+    recurrent.bias_hh_l0.requires_grad_(False)  # every gate's bias lives in bias_ih alone
+    return recurrent, _output_layer(torch, model)
+
+
+def _lstm_from_torch(recurrent: Any, linear: Any) -> RecurrentModel:
+    gates = ("i", "f", "g", "q")
+    U = np.split(_array(recurrent.weight_ih_l0), 4)
+    W = np.split(_array(recurrent.weight_hh_l0), 4)
+    b = np.split(_folded(_array(recurrent.bias_ih_l0), _array(recurrent.bias_hh_l0)), 4)
+    return LSTM(
+        **{f"U_{k}": u for k, u in zip(gates, U, strict=True)},
+        **{f"W_{k}": w for k, w in zip(gates, W, strict=True)},
+        **{f"b_{k}": v for k, v in zip(gates, b, strict=True)},
+        V=_array(linear.weight),
+        c=_array(linear.bias),
+    )
+
+
+def _gru_to_torch(torch: Any, model: RecurrentModel) -> tuple[Any, Any]:
+    p, H = model.params, model.hidden_size
+    recurrent = _empty(
+        torch,
+        torch.nn.GRU,
+        input_size=model.vocab_size,
+        hidden_size=H,
+        dtype=_torch_dtype(torch, model.dtype),
+    )
+    _fill(torch, recurrent.weight_ih_l0, np.concatenate([p["U_r"], p["U_z"], p["U_n"]]))
+    _fill(torch, recurrent.weight_hh_l0, np.concatenate([p["W_r"], p["W_z"], p["W_n"]]))
+    _fill(torch, recurrent.bias_ih_l0, np.concatenate([p["b_r"], p["b_z"], p["b_n"]]))
+    zeros = np.zeros(2 * H, model.dtype)
+    _fill(torch, recurrent.bias_hh_l0, np.concatenate([zeros, p["b_hn"]]))
+    keep = torch.cat([torch.zeros(2 * H), torch.ones(H)]).to(recurrent.bias_hh_l0.dtype)
+    # b_hr and b_hz stay zero: only b_hn, the last block, is a parameter here; see Notes
+    recurrent.bias_hh_l0.register_hook(lambda grad: grad * keep)
+    return recurrent, _output_layer(torch, model)
+
+
+def _gru_from_torch(recurrent: Any, linear: Any) -> RecurrentModel:
+    U_r, U_z, U_n = np.split(_array(recurrent.weight_ih_l0), 3)
+    W_r, W_z, W_n = np.split(_array(recurrent.weight_hh_l0), 3)
+    b_ir, b_iz, b_in = np.split(_array(recurrent.bias_ih_l0), 3)
+    b_hr, b_hz, b_hn = np.split(_array(recurrent.bias_hh_l0), 3)
+    return GRU(
+        U_r=U_r,
+        U_z=U_z,
+        U_n=U_n,
+        W_r=W_r,
+        W_z=W_z,
+        W_n=W_n,
+        b_r=_folded(b_ir, b_hr),
+        b_z=_folded(b_iz, b_hz),
+        b_n=b_in,
+        b_hn=b_hn,
+        V=_array(linear.weight),
         c=_array(linear.bias),
     )
 
@@ -340,10 +449,14 @@ def _rnn_from_torch(recurrent: Any, linear: Any) -> RecurrentModel:
 
 _TO_TORCH: dict[str, Callable[[Any, RecurrentModel], tuple[Any, Any]]] = {
     "rnn": _rnn_to_torch,
+    "lstm": _lstm_to_torch,
+    "gru": _gru_to_torch,
 }
-"""Exporters by :attr:`RecurrentModel.cell`; the LSTM and GRU add ``"lstm"`` and ``"gru"``."""
+"""Exporters by :attr:`RecurrentModel.cell`."""
 
 _FROM_TORCH: dict[str, Callable[[Any, Any], RecurrentModel]] = {
     "RNN_TANH": _rnn_from_torch,
+    "LSTM": _lstm_from_torch,
+    "GRU": _gru_from_torch,
 }
-"""Importers by the PyTorch module's ``mode``; the LSTM and GRU add ``"LSTM"`` and ``"GRU"``."""
+"""Importers by the PyTorch module's ``mode``."""

@@ -256,7 +256,7 @@ class LSTM(RecurrentModel):
         T, B = x.shape
         h, s = state
         # U_k x(t) for every t and gate: gathers of columns, (T, B, H) each
-        Ux_i, Ux_f, Ux_g, Ux_q = (getattr(self, f"U_{k}").T[x] for k in GATES)
+        Ux_i, Ux_f, Ux_g, Ux_q = self.U_i.T[x], self.U_f.T[x], self.U_g.T[x], self.U_q.T[x]
         dtype = np.result_type(self.W_i, h, s)
         i, f, g, q, hs, tanh_s = (np.empty((T, B, self.hidden_size), dtype) for _ in range(6))
         ss = np.empty((T + 1, B, self.hidden_size), dtype)  # s(0) .. s(T)

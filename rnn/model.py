@@ -40,13 +40,15 @@ Model = TypeVar("Model", bound="RecurrentModel")
 _ALLOWED_DTYPES = (np.dtype(np.float64), np.dtype(np.float32), np.dtype(np.complex128))
 
 
-def log_softmax(o: Array) -> Array:
+def log_softmax(o: Array, out: Array | None = None) -> Array:
     r"""Log-probabilities of logits along the last axis.
 
     Parameters
     ----------
     o : ndarray, shape (..., V)
         Logits. Real or complex.
+    out : ndarray, shape (..., V), optional
+        Where to write the result; it may be ``o`` itself. None allocates a new array.
 
     Returns
     -------
@@ -59,7 +61,7 @@ def log_softmax(o: Array) -> Array:
     part, so for complex input (the complex-step check) the function stays analytic: the
     shift cancels exactly and only adds a constant to every entry.
     """
-    logp: Array = o - o.real.max(axis=-1, keepdims=True)
+    logp: Array = np.subtract(o, o.real.max(axis=-1, keepdims=True), out=out)
     logp -= np.log(np.exp(logp).sum(axis=-1, keepdims=True))
     return logp
 
@@ -82,7 +84,8 @@ def softmax(o: Array) -> Array:
     >>> softmax(np.array([0.0, np.log(3.0)])).round(12).tolist()
     [0.25, 0.75]
     """
-    return np.exp(log_softmax(o))  # eq. (4)
+    logp = log_softmax(o)
+    return np.exp(logp, out=logp)  # eq. (4)
 
 
 @dataclass(frozen=True)
@@ -338,7 +341,9 @@ class RecurrentModel(ABC):
         x, batched = _check_inputs("inputs", inputs, self.vocab_size)
         state = self._check_state(h0, x.shape[1], batched)
         hs, last_state, extra = self._hidden_forward(x, state)
-        logits = hs @ self.params["V"].T + self.params["c"]  # eq. (3)
+        T, B, H = hs.shape
+        V, c = self.params["V"], self.params["c"]
+        logits = (hs.reshape(T * B, H) @ V.T + c).reshape(T, B, -1)  # eq. (3), one product
         return ForwardCache(x, hs, logits, state, last_state, batched, extra)
 
     def backward(
@@ -442,7 +447,7 @@ class RecurrentModel(ABC):
         cache = self.forward(inputs, h0)
         y = self._check_targets(cache, targets)
         truncation = _check_truncation(truncation)
-        logp = log_softmax(cache.logits)  # ln ŷ(t), eq. (4)
+        logp = log_softmax(cache.logits, out=cache.logits)  # ln ŷ(t), over o(t): ours to reuse
         loss = _negative_log_likelihood(logp, y)
         grads, _ = self._gradients(cache, y, np.exp(logp, out=logp), truncation)
         last = cache.last_state if cache.batched else self._unbatch_state(cache.last_state)
@@ -638,11 +643,11 @@ class RNN(RecurrentModel):
         bU = self.U.T + self.b  # row v is b + U x for the one-hot x of character v
         # b + U x(t) for every t at once, a gather, in the buffer that ends up holding h(t)
         hs = bU[x].astype(np.result_type(self.W, state), copy=False)  # (T, B, H)
-        W_T = self.W.T
+        W_T = np.ascontiguousarray(self.W.T)  # Wᵀ, laid out for the row-major product h @ Wᵀ
         h = state
         for t in range(x.shape[0]):
             a = hs[t]
-            a += h @ W_T  # eq. (1): a(t) = b + W h(t−1) + U x(t)
+            a += np.dot(h, W_T)  # eq. (1): a(t) = b + W h(t−1) + U x(t)
             h = np.tanh(a, out=a)  # eq. (2)
         return hs, h, {}
 
@@ -650,37 +655,53 @@ class RNN(RecurrentModel):
         self, cache: ForwardCache, dhs: Array, truncation: int | None
     ) -> tuple[dict[str, Array], Array]:
         T, B, H = dhs.shape
-        hs, W = cache.hs, self.W
-        dtanh = 1.0 - hs * hs  # ∂h(t)/∂a(t), the factor of eq. (10)
-        if truncation is None:
-            delta = dhs  # δ(t) overwrites Vᵀ∇o(t), from t = T down
-            delta[-1] *= dtanh[-1]  # eqs. (9) and (10) at t = T, where δ(T+1) = 0
-            for t in reversed(range(T - 1)):
-                delta[t] += delta[t + 1] @ W  # eq. (9)
-                delta[t] *= dtanh[t]  # eq. (10)
-        else:
-            delta = np.zeros_like(dhs)
-            grad = dhs  # lag j: the gradient at h(s) from the loss at s + j, indexed by s
-            for j in range(min(truncation, T)):
-                part = dtanh[: T - j] * grad  # eq. (15)
-                delta[: T - j] += part
-                grad = (part @ W)[1:]
-        d, h = delta.reshape(T * B, H), hs.reshape(T * B, H)  # row t·B + b: step t, sequence b
+        delta = _tanh_deltas(dhs, cache.hs, self.W, truncation)  # δ(t) for every t: (T, B, H)
+        d, h = delta.reshape(T * B, H), cache.hs.reshape(T * B, H)  # row t·B + b: step t, seq. b
         dU_T = np.zeros((self.vocab_size, H), dtype=delta.dtype)
         entries = (cache.inputs.reshape(-1, 1) * H + np.arange(H)).reshape(-1)  # row x(t) of dUᵀ
         np.add.at(dU_T.reshape(-1), entries, d.reshape(-1))  # eq. (13): column x(t) of dU
         grads = {
             "b": d.sum(axis=0),  # eq. (11)
-            "W": d[B:].T @ h[:-B] + delta[0].T @ cache.state,  # eq. (12); h(0) is the state
+            "W": np.dot(d[B:].T, h[:-B]) + np.dot(delta[0].T, cache.state),  # eq. (12), h(0) apart
             "U": dU_T.T,  # eq. (13)
         }
-        dh0 = delta[0] @ W  # eq. (14): ∇h(0) = Wᵀ δ(1)
+        dh0 = delta[0] @ self.W  # eq. (14): ∇h(0) = Wᵀ δ(1)
         return grads, dh0
+
+
+def _tanh_deltas(dhs: Array, hs: Array, W: Array, truncation: int | None) -> Array:
+    """δ(t) = ∇a(t) L for t = 1 .. T, the one backward pass that steps through time.
+
+    ``dhs`` (T, B, H) is Vᵀ∇o(t), what reaches h(t) from the output of its own step; the
+    exact gradient overwrites it with δ(t). ``hs`` (T, B, H) holds h(t) = tanh a(t) and W
+    the recurrent weights.
+    """
+    T = hs.shape[0]
+    dtanh = hs * hs
+    np.subtract(1.0, dtanh, out=dtanh)  # 1 − h(t)² = ∂h(t)/∂a(t), the factor of eq. (10)
+    if truncation is None:
+        delta = dhs  # δ(t) overwrites Vᵀ∇o(t), from t = T down
+        d_next = delta[-1]
+        d_next *= dtanh[-1]  # eqs. (9) and (10) at t = T, where δ(T+1) = 0
+        for t in reversed(range(T - 1)):
+            d = delta[t]
+            d += np.dot(d_next, W)  # eq. (9)
+            d *= dtanh[t]  # eq. (10)
+            d_next = d
+        return delta
+    delta = np.zeros_like(dhs)
+    grad = dhs  # lag j: the gradient at h(s) from the loss at s + j, indexed by s
+    for j in range(min(truncation, T)):
+        part = dtanh[: T - j] * grad  # eq. (15)
+        delta[: T - j] += part
+        grad = (part @ W)[1:]
+    return delta
 
 
 def _negative_log_likelihood(logp: Array, y: NDArray[np.intp]) -> Any:
     """L = −Σ ln ŷ(t)[y(t)] from log-probabilities (T, B, V) and targets (T, B)."""
-    return -np.take_along_axis(logp, y[..., None], axis=-1).sum()  # eq. (5)
+    T, B, V = logp.shape
+    return -logp.reshape(T * B, V)[np.arange(T * B), y.reshape(-1)].sum()  # eq. (5)
 
 
 # ---------------------------------------------------------------------- validation

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import io
+import json
 import re
 from pathlib import Path
 
@@ -46,11 +47,18 @@ def _includes(page: Path) -> list[tuple[Path, dict[str, str]]]:
     for match in INCLUDE.finditer(page.read_text(encoding="utf-8")):
         if match["path"].startswith("_generated/"):
             continue
-        options = {
-            m["key"]: m["value"].strip("\"'") for m in OPTION.finditer(match["options"])
-        }
+        options = {m["key"]: _unquote(m["value"]) for m in OPTION.finditer(match["options"])}
         found.append(((page.parent / match["path"]).resolve(), options))
     return found
+
+
+def _unquote(value: str) -> str:
+    """An option value as MyST reads it: YAML quoting removed, with its escapes."""
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return str(json.loads(value))
+    if len(value) >= 2 and value[0] == value[-1] == "'":
+        return value[1:-1].replace("''", "'")
+    return value
 
 
 def _functions(path: Path) -> set[str]:
@@ -71,6 +79,47 @@ def test_the_derivation_shows_every_equation_from_its_marked_line() -> None:
             assert options.get("end-at") == options["start-at"], options
             shown.add(int(marker[1]))
     assert shown == EQUATIONS, f"equations without code on the page: {EQUATIONS - shown}"
+
+
+def _qualnames(path: Path) -> dict[str, tuple[int, int]]:
+    """The first and last line of every function and class of a module, by qualified name."""
+    spans: dict[str, tuple[int, int]] = {}
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                name = prefix + child.name
+                spans[name] = (child.lineno, child.end_lineno or child.lineno)
+                visit(child, name + ".")
+
+    visit(ast.parse(path.read_text(encoding="utf-8")), "")
+    return spans
+
+
+def test_each_derivation_caption_names_the_function_around_its_line() -> None:
+    """A caption ``rnn/model.py: RNN._hidden_backward`` must name where the line really is."""
+    model = ROOT / "rnn" / "model.py"
+    lines = model.read_text(encoding="utf-8").splitlines()
+    spans = _qualnames(model)
+    for path, options in _includes(DOCS / "derivation.md"):
+        if path != model or "caption" not in options:
+            continue
+        file, _, qualname = options["caption"].partition(": ")
+        assert file == "rnn/model.py", options["caption"]
+        assert qualname in spans, f"caption names {qualname}, which rnn/model.py lacks"
+        first, last = spans[qualname]
+        line = 1 + next(i for i, text in enumerate(lines) if options["start-at"] in text)
+        assert first <= line <= last, (
+            f"{options['start-at']!r} is on line {line}, outside {qualname} (lines {first}-{last})"
+        )
+
+
+def test_the_derivation_map_names_functions_that_exist() -> None:
+    derivation = (DOCS / "derivation.md").read_text(encoding="utf-8")
+    table = derivation[derivation.index("## The map at a glance") :]
+    names = set(re.findall(r"^\|[^|]+\|[^|]+\| `([\w.]+)` \|", table, re.MULTILINE))
+    assert names, "the map names no function"
+    assert names <= set(_qualnames(ROOT / "rnn" / "model.py")), names
 
 
 @pytest.mark.parametrize("page", _pages(), ids=lambda p: p.name)
@@ -103,7 +152,9 @@ def test_each_equation_marker_sits_on_a_line_of_code() -> None:
 
 def test_every_test_named_in_the_docs_exists() -> None:
     named = {
-        (file, name) for page in _pages() for file, name in TEST_ID.findall(page.read_text("utf-8"))
+        (file, name)
+        for page in _pages()
+        for file, name in TEST_ID.findall(page.read_text("utf-8"))
     }
     assert ("tests/test_model.py", "test_every_gradient_matches_central_differences") in named
     assert ("tests/test_model.py", "test_truncation_one_equals_the_seeds_formulas") in named
@@ -147,9 +198,13 @@ def test_citation_and_readme_name_the_package_version() -> None:
     cff = (ROOT / "CITATION.cff").read_text(encoding="utf-8")
     version = re.search(r"^version: (\S+)$", cff, re.MULTILINE)
     title = re.search(r'^title: "(.+)"$', cff, re.MULTILINE)
-    assert version and title
+    date = re.search(r'^date-released: "(\S+)"$', cff, re.MULTILINE)
+    assert version, "CITATION.cff has no version"
+    assert title, "CITATION.cff has no quoted title"
+    assert date, "CITATION.cff has no quoted date-released"
     assert version[1] == rnn.__version__
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     cite = readme[readme.index("## How to cite") :]
-    assert title[1] in cite
+    assert f"title = {{{title[1]}}}" in cite
     assert f"version = {{{rnn.__version__}}}" in cite
+    assert f"released {date[1]}" in cite

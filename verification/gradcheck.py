@@ -124,10 +124,12 @@ r"""Default relative tolerance of each method, and why:
   truncation error of every entry, so it is less accurate than ``central``.
 """
 
-DEFAULT_MIN_ORDER = 1.8
-"""The Taylor test passes when the fitted order is at least this. A correct gradient gives
-2 (or more, where the curvature along the direction vanishes); a wrong one gives 1; the
-mixture of a small error with curvature gives a slope between, so the bar sits near 2."""
+DEFAULT_MIN_ORDER = 1.5
+"""The Taylor test passes when the fitted order is at least this, the midpoint of the two
+outcomes: a correct gradient gives 2 (or 3 where the curvature along the direction
+vanishes), a wrong one 1. Near-linear directions of gated cells at weight scale 0.01 fit
+orders as low as 1.7 with a correct gradient, where the h³ term is still fading, so a bar
+at 1.8 raised false alarms; see also ``TAYLOR_SCATTER``."""
 
 CENTRAL_STEP = EPS ** (1 / 3)
 r"""Relative step of central differences, :math:`\varepsilon^{1/3} \approx 6 \times 10^{-6}`:
@@ -143,7 +145,7 @@ RIDDERS_LEVELS = 10
 TAYLOR_STEP = 1e-2
 """Largest step of the Taylor test, relative to max(1, max |x|); the steps halve from it."""
 TAYLOR_STEPS = 16
-TAYLOR_FIT_POINTS = 4
+TAYLOR_FIT_POINTS = 3
 """The slope is fitted to this many of the smallest steps whose remainder lies above the
 rounding floor: the asymptotic regime, where r(h) ∝ h² or ∝ h."""
 TAYLOR_FLOOR = 10.0
@@ -152,11 +154,13 @@ error of the remainder is at most about ε |f| (we measured 0.1 to 1 ε |f| on r
 so above this floor it moves each log r by at most about 5%; below it, noise flattens the
 slope towards 0. Over 160 random RNNs the lowest fitted order of a correct gradient was 1.94."""
 TAYLOR_SCATTER = 0.5
-"""A low fitted order counts only if the local orders between neighbouring steps lie within
-this of it. Where the h² and h³ terms of the remainder have opposite signs they cancel at
-some step, and the local orders there scatter widely (we saw 3.3, 0.5, 1.6) although the
-gradient is right; a wrong gradient gives local orders near 1, or rising smoothly from 1
-towards 2 where the h and h² terms cross."""
+"""A low fitted order fails only if it is consistently low: every local order between
+neighbouring fitted steps is below ``min_order`` and within this of the fit. Where the h²
+and h³ terms of the remainder have opposite signs they cancel at some step, and just above
+the rounding floor the local orders then wander (we saw 0.7 then 1.6, and 3.3, 0.5, 1.6)
+although the gradient is right; a wrong gradient gives local orders near 1 all along, or
+rising smoothly from 1 where the h and h² terms cross. A direction that is neither is
+reported with order NaN and does not fail."""
 ROUNDING_FACTOR = 32.0
 COMPLEX_ROUNDING_FACTOR = 2.0**10
 RIDDERS_SAFETY = 4.0
@@ -223,10 +227,10 @@ class ParameterCheck:
         Ridders' own error estimate at the worst entry.
     order : float or None
         Taylor test: the fitted order of the remainder at the worst direction. NaN when
-        the test cannot judge that direction, which then passes: fewer than two
+        the test cannot judge that direction, which then passes: fewer than three
         remainders rose above rounding (the first-order expansion is exact to rounding
-        over the whole range of steps), or the remainder follows no power law (see
-        ``TAYLOR_SCATTER``).
+        over the whole range of steps), or the fitted order is low but not consistently
+        so (see ``TAYLOR_SCATTER``).
     """
 
     name: str
@@ -377,7 +381,7 @@ def check_gradients(
     atol : float, optional
         Absolute tolerance. The default is the method's own error estimate (module notes).
     min_order : float, optional
-        Least fitted order that passes the Taylor test (default 1.8).
+        Least fitted order that passes the Taylor test (default 1.5).
     step : float, optional
         Overrides the method's step: the relative step of ``central`` and ``directional``
         (default ε^(1/3)), the imaginary step of ``complex`` (1e-20), the first step of
@@ -625,14 +629,15 @@ class _Context:
             remainder = np.abs(values - f0 - steps * slope)
             floor = TAYLOR_FLOOR * EPS * (abs(f0) + np.abs(values))
             above = np.flatnonzero(remainder > floor)
-            order = math.nan  # fewer than 2 remainders above rounding: nothing to fit
-            if len(above) >= 2:
+            order = math.nan  # fewer than 3 remainders above rounding: too few to judge
+            if len(above) >= TAYLOR_FIT_POINTS:
                 fit = above[-TAYLOR_FIT_POINTS:]
                 log_h, log_r = np.log(steps[fit]), np.log(remainder[fit])
                 order = float(np.polyfit(log_h, log_r, 1)[0])
                 local = np.diff(log_r) / np.diff(log_h)
-                if order < min_order and np.max(np.abs(local - order)) > TAYLOR_SCATTER:
-                    order = math.nan  # no power law: terms of different orders cancel here
+                scattered = np.max(np.abs(local - order)) > TAYLOR_SCATTER
+                if order < min_order and (scattered or np.any(local >= min_order)):
+                    order = math.nan  # not consistently first order: cannot judge
             last = above[-1] if len(above) else len(steps) - 1
             numeric = (values[last] - f0) / steps[last]
             results.append((order, slope, numeric))

@@ -24,11 +24,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from rnn import RNN, Vocabulary, seed_corpus  # noqa: E402
-from verification import METHODS, check_gradients  # noqa: E402
+from rnn import RNN, Vocabulary, seed_corpus
+from verification import METHODS, check_gradients
 
 HIDDEN = 12
 STEPS = 10
@@ -132,7 +132,11 @@ def main(outdir: Path) -> None:
     ax.loglog(steps, central, "o-", label="central difference")
     ax.loglog(steps, complex_step, "s-", label="complex step")
     ax.loglog(
-        steps[best], central[best], "k*", markersize=12, label=f"best central h = {steps[best]:.0e}"
+        steps[best],
+        central[best],
+        "k*",
+        markersize=12,
+        label=f"best central h = {steps[best]:.0e}",
     )
     ax.axhline(np.finfo(np.float64).eps, color="grey", linestyle=":", label="machine epsilon")
     ax.invert_xaxis()

@@ -19,9 +19,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from rnn import TrainingConfig  # noqa: E402
+from rnn import TrainingConfig
 
 EPOCH_LINE = re.compile(r"^Epoch : (\d+)/(\d+)  Loss : ([0-9.]+)$")
 

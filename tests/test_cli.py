@@ -1,0 +1,220 @@
+"""The command line: train with checkpoints, resume, sample; errors as one line."""
+
+from __future__ import annotations
+
+import os
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import rnn.__main__ as cli_module
+from rnn import checkpoint as checkpoint_module
+from rnn.__main__ import build_parser, main
+from rnn.model import RecurrentModel
+from rnn.training import Trainer
+
+SMALL = ["--hidden-size", "8", "--sample-length", "20"]
+
+
+@pytest.fixture
+def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _error(capsys: pytest.CaptureFixture[str]) -> str:
+    """The single line on standard error, without its prefix; nothing on standard output."""
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1, err
+    assert err.startswith("python -m rnn: error: "), err
+    return err[len("python -m rnn: error: ") : -1]
+
+
+def test_train_writes_a_checkpoint_that_holds_the_run(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", *SMALL, "--epochs", "2", "--checkpoint", "run.npz"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Number of characters : 559\nNumber of unique characters : 44\n")
+    trainer = Trainer.load(folder / "run.npz")
+    assert (trainer.epoch, trainer.config.hidden_size, trainer.config.sample_length) == (2, 8, 20)
+    assert [f"Loss : {x:.6f}" in out for x in trainer.losses] == [True, True]
+    assert sorted(p.name for p in folder.iterdir()) == ["run.npz"]  # no temporary file left
+
+
+def test_checkpoint_every_n_epochs_and_at_the_end(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    epochs: list[int] = []
+    real = checkpoint_module.save_checkpoint
+
+    def spy(path: Any, ckpt: checkpoint_module.Checkpoint) -> None:
+        epochs.append(ckpt.epoch)
+        real(path, ckpt)
+
+    monkeypatch.setattr("rnn.training.save_checkpoint", spy)
+    argv = ["train", *SMALL, "--epochs", "5", "--checkpoint", "run.npz", "--checkpoint-every", "2"]
+    assert main(argv) == 0
+    assert epochs == [2, 4, 5]
+
+
+def test_resuming_a_finished_run_trains_nothing(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", *SMALL, "--epochs", "1", "--checkpoint", "run.npz"]) == 0
+    capsys.readouterr()
+    before = (folder / "run.npz").read_bytes()
+    assert main(["train", *SMALL, "--epochs", "1", "--checkpoint", "run.npz", "--resume"]) == 0
+    assert capsys.readouterr() == ("", "")
+    assert (folder / "run.npz").read_bytes() == before
+
+
+def test_sample_prints_the_prime_and_the_generated_text(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", *SMALL, "--epochs", "1", "--checkpoint", "run.npz"]) == 0
+    capsys.readouterr()
+    argv = ["sample", "--checkpoint", "run.npz", "--prime", "Kedves", "--length", "40"]
+    assert main([*argv, "--seed", "3", "--temperature", "0.5"]) == 0
+    out = capsys.readouterr().out
+    trainer = Trainer.load(folder / "run.npz")
+    rng = np.random.default_rng(3)
+    expected = trainer.model.sample(trainer.vocab, rng, "Kedves", 40, 0.5)
+    assert out == "Kedves" + expected + "\n"
+    assert main([*argv, "--seed", "3", "--temperature", "0.5"]) == 0
+    assert capsys.readouterr().out == out
+    assert main([*argv, "--seed", "4", "--temperature", "0.5"]) == 0
+    assert capsys.readouterr().out != out
+
+
+def test_sample_primes_with_the_corpus_first_character_by_default(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", *SMALL, "--epochs", "1", "--checkpoint", "run.npz"]) == 0
+    capsys.readouterr()
+    assert main(["sample", "--checkpoint", "run.npz", "--length", "0"]) == 0
+    assert capsys.readouterr().out == "K\n"
+
+
+def test_checkpoint_every_needs_a_checkpoint(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", "--checkpoint-every", "2"]) == 2
+    assert _error(capsys) == "--checkpoint-every needs --checkpoint PATH"
+
+
+def test_a_checkpoint_name_the_system_refuses_is_reported_before_training(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", "--checkpoint", "x" * 300 + ".npz"]) == 2
+    assert _error(capsys).endswith(": File name too long")
+    assert main(["train", "--checkpoint", "bad\0name.npz"]) == 2
+    assert "embedded null byte" in _error(capsys)
+    assert main(["train", "--corpus", "bad\0name.txt"]) == 2
+    assert "embedded null byte" in _error(capsys)
+    assert list(folder.iterdir()) == []
+    (folder / "notes.txt").write_text("abc", encoding="utf-8")
+    assert main(["train", "--corpus", "notes.txt/corpus.txt"]) == 2
+    assert _error(capsys) == "cannot read corpus file 'notes.txt/corpus.txt': Not a directory"
+
+
+def test_a_folder_that_cannot_be_written_is_reported_before_training(
+    folder: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """os.access is replaced: the tests may run as root, for whom every folder is writable."""
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    assert main(["train", "--checkpoint", "run.npz"]) == 2
+    assert _error(capsys) == "cannot write checkpoint 'run.npz': its folder is not writable"
+
+
+def test_an_argument_with_a_line_break_is_reported_on_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["train", "two\nlines"]) == 2
+    assert _error(capsys) == "unrecognized arguments: two\\nlines"
+
+
+@pytest.mark.parametrize(
+    ("command", "target"),
+    [
+        (["train", *SMALL, "--epochs", "1"], "rnn.training.Trainer.run_epoch"),
+        (
+            ["sample", "--checkpoint", "run.npz", "--length", "5"],
+            "rnn.model.RecurrentModel.sample",
+        ),
+    ],
+)
+def test_a_bug_after_the_checks_shows_its_traceback(
+    folder: Path, monkeypatch: pytest.MonkeyPatch, command: list[str], target: str
+) -> None:
+    """Only the checking phase turns ValueError into a usage error; later, it is a bug."""
+    assert main(["train", *SMALL, "--epochs", "1", "--checkpoint", "run.npz"]) == 0
+
+    def bug(*args: Any, **kwargs: Any) -> None:
+        raise ValueError("an internal bug")
+
+    monkeypatch.setattr(target, bug)
+    with pytest.raises(ValueError, match="an internal bug"):
+        main(command)
+
+
+def test_help_lists_the_commands_and_the_checkpoint_options(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    for option in ("--checkpoint PATH", "--checkpoint-every N", "--resume"):
+        assert option in out
+    sample_help = build_parser().parse_args(["sample", "--checkpoint", "x"])
+    assert (sample_help.length, sample_help.temperature, sample_help.seed) == (250, 1.0, 0)
+
+
+def test_the_real_process_prints_one_line_and_no_traceback(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "rnn", "train", "--learning-rate", "nan"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 2
+    assert run.stdout == ""
+    assert run.stderr == "python -m rnn: error: learning_rate must be finite and > 0, got nan\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sampling_uses_the_model_class_of_the_checkpoint(
+    folder: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert main(["train", "--cell", "gru", *SMALL, "--epochs", "1", "--checkpoint", "g.npz"]) == 0
+    capsys.readouterr()
+    seen: list[str] = []
+    real = RecurrentModel.sample
+
+    def spy(self: RecurrentModel, *args: Any, **kwargs: Any) -> str:
+        seen.append(self.cell)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(RecurrentModel, "sample", spy)
+    assert main(["sample", "--checkpoint", "g.npz", "--length", "10"]) == 0
+    assert seen == ["gru"]
+    assert len(capsys.readouterr().out) == 1 + 10 + 1
+
+
+def test_python_dash_m_runs_main_and_exits_with_its_status(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "argv", ["python -m rnn", "train", "--epochs", "0"])
+    with pytest.raises(SystemExit) as info:
+        runpy.run_path(str(Path(cli_module.__file__)), run_name="__main__")
+    assert info.value.code == 2
+    assert _error(capsys) == "epochs must be ≥ 1, got 0"
