@@ -1,7 +1,8 @@
 """Training throughput of the reference RNN against a seed-style loop and PyTorch, on one thread.
 
 Run: ``nox -s bench`` (every ``benchmarks/bench_*.py``), or this script alone with
-``python benchmarks/bench_training.py [--repeats 9] [--block 0.15] [--train-runs 3]``.
+``python benchmarks/bench_training.py [--repeats 9] [--block 0.15] [--train-runs 3]``;
+``--no-trim`` is a diagnostic run (see below), not one for the targets.
 
 What one *training step* is: ``loss_and_gradients`` on a window of T characters in each of
 B streams, the hidden state carried in from the previous step, then the AdaGrad step with
@@ -25,27 +26,31 @@ Beside it, in the same run and the same rounds:
 Before timing, the gradients of every implementation are checked against ours.
 
 Each implementation runs in its own worker process, so that one's memory traffic does not
-change the allocator state of another (glibc raises its trim threshold after large blocks
-are freed, and memory given back to the system is slow to fault in again on these virtual
-machines). The workers take turns: every round times one block of steps of each, so that
-the noise of a shared machine falls on all of them alike. Figures are medians over rounds;
-ratios are ratios of those medians.
+change the allocator state of another: glibc raises its trim threshold after large blocks
+are freed, and memory handed back to the system costs a page fault per 4 KiB to touch
+again, which on these virtual machines is slow (the page faults per step are printed).
+The workers take turns: every round times one block of steps of each, so that the noise
+of a shared machine falls on all of them alike. Times are the workers' CPU seconds
+(user + system, so page faults count), which leave out the time a worker waits for a
+core while other jobs run. Figures are medians over rounds; ratios are ratios of those
+medians. The AdaGrad step alone is timed too, to show its share of ours. With
+``--no-trim`` the workers start with glibc's trimming turned off through its environment
+variables, so that freed memory stays mapped: the difference to a normal run is what the
+page faults cost each implementation.
 
-Then the peak memory of one call (tracemalloc), for several T and B, and the wall time of
-the main job, ``python -m rnn train``.
+Then the peak memory of one call (tracemalloc) for several T and B: its growth per step
+and sequence is a constant number of floats per hidden and output unit, the same at
+B = 1 and B = 64, so a call takes O(T·B·(H + V) + parameters) and keeps no Python object
+per step. Last, the wall and CPU time of the main job, ``python -m rnn train``.
 """
 
 from __future__ import annotations
 
-import os
-
-ORIGINAL_ENVIRONMENT = dict(os.environ)  # the main job runs as a user would run it
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = "1"  # before numpy is imported, here and in the workers
-
 import argparse
 import importlib.util
 import multiprocessing as mp
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -55,16 +60,21 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
-import numpy as np
-from threadpoolctl import threadpool_info, threadpool_limits
+ORIGINAL_ENVIRONMENT = dict(os.environ)  # the main job runs as a user would run it
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"  # before numpy is imported, here and in the workers
 
-from rnn import RNN
-from rnn.optim import AdaGrad
+import numpy as np  # noqa: E402
+from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
+
+from rnn import RNN  # noqa: E402
+from rnn.optim import AdaGrad  # noqa: E402
 
 VOCAB, HIDDEN, STEPS = 65, 100, 25
 BATCHES = (1, 64)
 LEARNING_RATE, CLIP = 0.1, 1.0
 FLOPS_PER_CHAR = 6 * HIDDEN**2 + 6 * VOCAB * HIDDEN
+NO_TRIM = {"MALLOC_MMAP_THRESHOLD_": str(2**26), "MALLOC_TRIM_THRESHOLD_": str(2**28)}
 
 Step = Callable[[], None]
 
@@ -259,6 +269,18 @@ def torch_rnn(batch: int) -> Step:
     return _torch_rnn(batch)[1]
 
 
+def adagrad(_: int) -> Step:
+    """The AdaGrad step alone (clipping included), on the gradients of one B = 1 window."""
+    model, x, y = _data(1)
+    _, grads, _ = model.loss_and_gradients(x, y)
+    optimizer = AdaGrad(LEARNING_RATE, clip=CLIP)
+
+    def step() -> None:
+        optimizer.step(model.params, grads)
+
+    return step
+
+
 def matmul(_: int) -> Step:
     """One 1000 × 1000 float64 matrix product into a preallocated result."""
     rng = np.random.default_rng(0)
@@ -276,6 +298,7 @@ WORKLOADS: dict[str, Callable[[int], Step]] = {
     "seed-style": seed_style,
     "torch loop": torch_loop,
     "torch nn.RNN": torch_rnn,
+    "adagrad": adagrad,
     "matmul": matmul,
 }
 
@@ -284,29 +307,44 @@ WORKLOADS: dict[str, Callable[[int], Step]] = {
 
 
 def _worker(conn: Connection, name: str, batch: int, block: float) -> None:
-    """Build one workload, calibrate a block of about ``block`` seconds, then time blocks."""
+    """Build one workload, then answer commands: calibrate a block, time a block, or stop.
+
+    Times are CPU seconds of this process (``time.process_time``): on a machine shared
+    with other jobs they exclude the time the worker waits for a core, and they include
+    the kernel's time for page faults. Each timed block reports (seconds, page faults)
+    per step.
+    """
     with threadpool_limits(limits=1):
         step = WORKLOADS[name](batch)
         for _ in range(3):
             step()
-        n, elapsed = 1, 0.0
-        while elapsed < block / 4:
-            n *= 2
+        conn.send("ready")
+        n = 1
+        while (command := conn.recv()) is not None:
+            if command == "calibrate":
+                n, elapsed = 1, 0.0
+                while elapsed < block / 4:
+                    n *= 2
+                    start = time.process_time()
+                    for _ in range(n):
+                        step()
+                    elapsed = time.process_time() - start
+                n = max(1, round(n * block / elapsed))
+                conn.send(n)
+                continue
+            faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             start = time.process_time()
             for _ in range(n):
                 step()
-            elapsed = time.process_time() - start
-        n = max(1, round(n * block / elapsed))
-        conn.send(n)
-        while conn.recv():
-            start = time.process_time()
-            for _ in range(n):
-                step()
-            conn.send((time.process_time() - start) / n)
+            seconds = time.process_time() - start
+            faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+            conn.send((seconds / n, faults / n))
 
 
-def time_rounds(jobs: list[tuple[str, int]], repeats: int, block: float) -> dict[Any, float]:
-    """Median seconds per step of each (workload, B), timed in turns over ``repeats`` rounds."""
+def time_rounds(
+    jobs: list[tuple[str, int]], repeats: int, block: float
+) -> dict[tuple[str, int], tuple[float, float]]:
+    """Median (CPU seconds, page faults) per step of each (workload, B), in turns over rounds."""
     ctx = mp.get_context("spawn")
     workers = {}
     for job in jobs:
@@ -314,19 +352,25 @@ def time_rounds(jobs: list[tuple[str, int]], repeats: int, block: float) -> dict
         proc = ctx.Process(target=_worker, args=(child, *job, block), daemon=True)
         proc.start()
         workers[job] = (parent, proc)
-    times: dict[Any, list[float]] = {job: [] for job in jobs}
+    results: dict[tuple[str, int], list[tuple[float, float]]] = {job: [] for job in jobs}
     try:
-        for job, (conn, _) in workers.items():
-            conn.recv()  # the worker has warmed up and calibrated
+        for conn, _ in workers.values():
+            conn.recv()  # built and warmed up
+        for conn, _ in workers.values():
+            conn.send("calibrate")  # one at a time, so that none is calibrated under load
+            conn.recv()
         for _ in range(repeats):
             for job, (conn, _) in workers.items():
-                conn.send(True)
-                times[job].append(conn.recv())
+                conn.send("time")
+                results[job].append(conn.recv())
     finally:
         for conn, proc in workers.values():
-            conn.send(False)
+            conn.send(None)
             proc.join()
-    return {job: statistics.median(ts) for job, ts in times.items()}
+    return {
+        job: (statistics.median(r[0] for r in rs), statistics.median(r[1] for r in rs))
+        for job, rs in results.items()
+    }
 
 
 # ------------------------------------------------------------------------- the checks
@@ -371,10 +415,14 @@ def peak_memory(steps: int, batch: int, seed: bool = False) -> int:
     return peak
 
 
-def main_job_seconds(runs: int) -> list[float]:
-    """Wall time of ``python -m rnn train`` (the main job), each run in a fresh process."""
+def main_job_seconds(runs: int) -> list[tuple[float, float]]:
+    """(wall, CPU) seconds of ``python -m rnn train`` (the main job), each in a fresh process.
+
+    It runs with the environment this script started with, as a user would run it.
+    """
     out = []
     for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         subprocess.run(
             [sys.executable, "-m", "rnn", "train"],
@@ -382,7 +430,10 @@ def main_job_seconds(runs: int) -> list[float]:
             stdout=subprocess.DEVNULL,
             env=ORIGINAL_ENVIRONMENT,
         )
-        out.append(time.perf_counter() - start)
+        wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+        out.append((wall, cpu))
     return out
 
 
@@ -396,13 +447,21 @@ def _verdict(ok: bool) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=9, help="rounds (medians are taken)")
-    parser.add_argument("--block", type=float, default=0.15, help="seconds per timed block")
+    parser.add_argument("--block", type=float, default=0.15, help="CPU seconds per timed block")
     parser.add_argument("--train-runs", type=int, default=3, help="runs of the main job")
+    parser.add_argument(
+        "--no-trim",
+        action="store_true",
+        help="diagnostic, not for the targets: start the workers with glibc's trimming off "
+        f"({', '.join(NO_TRIM)}), to show what the page faults cost",
+    )
     args = parser.parse_args()
+    if args.no_trim:
+        os.environ.update(NO_TRIM)  # read by glibc when each worker process starts
     have_torch = importlib.util.find_spec("torch") is not None
 
     blas = threadpool_info()
-    print("Training throughput: V=65, H=100, T=25, float64, one thread")
+    print(f"Training throughput: V={VOCAB}, H={HIDDEN}, T={STEPS}, float64, one thread")
     print(
         f"numpy {np.__version__}; BLAS "
         + ", ".join(f"{b['internal_api']} {b['version']} ({b['architecture']})" for b in blas)
@@ -414,59 +473,81 @@ def main() -> None:
         print(f"torch {torch.__version__}")
     else:
         print("torch is not installed: the PyTorch rows are skipped")
+    print(f"load average before timing: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    if args.no_trim:
+        print("DIAGNOSTIC RUN: glibc's trimming is off in the workers; targets do not apply")
     for batch in BATCHES:
         print(f"gradients agree with ours at B={batch}: {check_gradients(batch, have_torch)}")
 
     names = ["ours", "seed-style"] + (["torch loop", "torch nn.RNN"] if have_torch else [])
-    jobs = [(name, batch) for batch in BATCHES for name in names] + [("matmul", 0)]
-    print(f"\ntiming {len(jobs)} workers, {args.repeats} rounds of ~{args.block} s blocks ...")
-    seconds = time_rounds(jobs, args.repeats, args.block)
-    peak = 2 * 1000**3 / seconds[("matmul", 0)] / 1e9
+    jobs = [(name, batch) for batch in BATCHES for name in names]
+    jobs += [("adagrad", 0), ("matmul", 0)]
+    print(
+        f"\ntiming {len(jobs)} worker processes in turns: {args.repeats} rounds of "
+        f"~{args.block} CPU s each ..."
+    )
+    timed = time_rounds(jobs, args.repeats, args.block)
+    peak = 2 * 1000**3 / timed[("matmul", 0)][0] / 1e9
     print(f"\nfloat64 matmul 1000x1000, one thread: {peak:.1f} GFLOP/s (the peak)")
 
     targets = []
     for batch in BATCHES:
-        rate = {name: STEPS * batch / seconds[(name, batch)] for name in names}
-        print(f"\nB = {batch}: chars/s of one training step (median of {args.repeats})")
+        rate = {name: STEPS * batch / timed[(name, batch)][0] for name in names}
+        print(f"\nB = {batch}: one training step, medians of {args.repeats} rounds")
         for name in names:
+            seconds, faults = timed[(name, batch)]
             gflops = rate[name] * FLOPS_PER_CHAR / 1e9
             print(
-                f"  {name:14s} {rate[name]:>11,.0f} chars/s  {1e6 * seconds[(name, batch)]:>9.0f}"
-                f" us/step  {gflops:5.1f} GFLOP/s = {100 * gflops / peak:4.1f}% of peak"
-                f"  ours/this = {rate['ours'] / rate[name]:5.2f}x"
+                f"  {name:12s} {rate[name]:>9,.0f} chars/s {1e6 * seconds:>7.0f} us/step"
+                f" {gflops:5.1f} GFLOP/s = {100 * gflops / peak:4.1f}% of peak"
+                f" {faults:6.0f} page faults/step   ours/this {rate['ours'] / rate[name]:5.2f}x"
             )
-        fraction = rate["ours"] * FLOPS_PER_CHAR / 1e9 / peak
+        share = timed[("adagrad", 0)][0] / timed[("ours", batch)][0]
+        print(f"  (ours includes the AdaGrad step, {100 * share:.0f}% of its time)")
         if batch == 1:
             targets.append(("B=1 ours ≥ 3x seed-style", rate["ours"] / rate["seed-style"], 3.0))
         if have_torch:
             best = max(rate["torch loop"], rate["torch nn.RNN"])
             need = 3.0 if batch == 1 else 1.5
-            targets.append((f"B={batch} ours ≥ {need}x PyTorch (faster of the two)",
-                            rate["ours"] / best, need))
+            label = f"B={batch} ours ≥ {need:.1f}x PyTorch (the faster of two)"
+            targets.append((label, rate["ours"] / best, need))
         if batch == 64:
-            targets.append(("B=64 ours ≥ 40% of matmul peak", fraction, 0.40))
+            fraction = rate["ours"] * FLOPS_PER_CHAR / 1e9 / peak
+            targets.append(("B=64 ours ≥ 40% of the matmul peak", fraction, 0.40))
 
-    print("\nPeak memory of one loss_and_gradients call (tracemalloc)")
+    lengths = (25, 100, 400)
     params = sum(p.nbytes for p in _data(1)[0].params.values())
-    print(f"  parameters: {params:,} bytes; cell = one float64 of (T, B, H) = 8 bytes")
-    print(f"  {'T':>4} {'B':>3} {'ours':>12} {'cells':>7} {'ours/cell':>9}"
-          f" {'seed-style':>12} {'seed/cell':>9}")
-    for steps, batch in ((25, 1), (100, 1), (400, 1), (25, 64), (100, 64), (400, 64)):
-        cells = steps * batch * HIDDEN
-        mine, seed = peak_memory(steps, batch), peak_memory(steps, batch, seed=True)
-        print(f"  {steps:>4} {batch:>3} {mine:>12,} {cells:>7,} {(mine - params) / cells:>9.1f}"
-              f" {seed:>12,} {(seed - params) / cells:>9.1f}")
+    print(f"\nPeak memory of one call (tracemalloc), bytes; the parameters take {params:,}")
+    print(
+        f"  {'':10s} {'B':>3} "
+        + " ".join(f"{f'T={T}':>11s}" for T in lengths)
+        + "   per step and sequence"
+    )
+    for seed in (False, True):
+        for batch in BATCHES:
+            peaks = [peak_memory(T, batch, seed) for T in lengths]
+            per = (peaks[-1] - peaks[-2]) / (lengths[-1] - lengths[-2]) / batch
+            print(
+                f"  {'seed-style' if seed else 'ours':10s} {batch:>3} "
+                + " ".join(f"{p:>11,}" for p in peaks)
+                + f"   {per:6.0f} = {per / 8 / (HIDDEN + VOCAB):.2f} floats per unit of H + V"
+            )
 
     if args.train_runs:
         runs = main_job_seconds(args.train_runs)
-        wall = statistics.median(runs)
-        print(f"\npython -m rnn train (main job): median {wall:.2f} s wall over {len(runs)} runs"
-              f" ({', '.join(f'{r:.2f}' for r in runs)})")
+        wall = statistics.median(r[0] for r in runs)
+        cpu = statistics.median(r[1] for r in runs)
+        print(
+            f"\npython -m rnn train (the main job): median {wall:.2f} s wall, {cpu:.2f} s CPU, "
+            f"over {len(runs)} runs (wall: {', '.join(f'{r[0]:.2f}' for r in runs)})"
+        )
         targets.append(("main job < 5 s wall", 5.0 / wall, 1.0))
 
-    print("\nTargets")
+    if args.no_trim:
+        return
+    print("\nTargets (ratios from the same rounds; the main job as 5 s / its wall time)")
     for label, value, need in targets:
-        print(f"  {label:48s} {value:6.2f} (need {need:.2f})  {_verdict(value >= need)}")
+        print(f"  {label:44s} {value:6.2f} (need {need:.2f})  {_verdict(value >= need)}")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -165,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--temperature", type=_positive_float, default=1.0, help="sampling temperature"
     )
     sample.add_argument("--seed", type=int, default=0, help="seed of the random generator")
+    _add_gradcheck_command(commands)
     return parser
 
 
@@ -313,6 +314,127 @@ def _sample(args: argparse.Namespace) -> int:
     return _run_sampling(_prepare_sampling(args))
 
 
+def _add_gradcheck_command(commands: argparse._SubParsersAction[Any]) -> None:
+    from verification import METHODS
+
+    check = commands.add_parser(
+        "gradcheck",
+        help="check a random model's analytic gradient against numeric derivatives",
+        description="Build a random model, compute its analytic gradient on one window of "
+        "text, compare it with numeric derivatives and print the verdict for every "
+        "parameter. With --truncation 1 (the seed's formulas) W, U and b fail while V and "
+        "c pass. Exit status 0 when the check passes, 1 when it fails.",
+    )
+    check.add_argument("--method", choices=METHODS, default="central", help="numeric method")
+    check.add_argument("--cell", choices=sorted(CELLS), default="rnn", help="the cell type")
+    check.add_argument("--hidden-size", type=int, default=16, help="H, hidden units")
+    vocabulary = check.add_mutually_exclusive_group()
+    vocabulary.add_argument(
+        "--vocab-size", type=int, metavar="V", help="V random symbols instead of a corpus"
+    )
+    vocabulary.add_argument(
+        "--corpus",
+        metavar="PATH",
+        help="UTF-8 text whose characters are the vocabulary and "
+        "whose beginning is the window (default: the seed's text)",
+    )
+    check.add_argument(
+        "--seq-length",
+        "--sequence-length",
+        dest="seq_length",
+        type=int,
+        default=10,
+        help="T, characters in the window",
+    )
+    check.add_argument(
+        "--truncation", type=int, metavar="K", help="truncated BPTT over K steps (1: the seed's)"
+    )
+    check.add_argument(
+        "--scale", type=_positive_float, default=0.1, help="standard deviation of the weights"
+    )
+    check.add_argument("--entries", type=int, metavar="N", help="check N random entries each")
+    check.add_argument(
+        "--directions", type=int, metavar="N", help="directions each (directional, taylor)"
+    )
+    check.add_argument("--seed", type=int, default=0, help="seed of the weights and entries")
+
+
+@dataclass(frozen=True)
+class _GradientCheck:
+    model: RecurrentModel
+    inputs: np.ndarray[Any, np.dtype[np.intp]]
+    targets: np.ndarray[Any, np.dtype[np.intp]]
+    truncation: int | None
+    options: dict[str, Any]
+
+
+def _prepare_gradcheck(args: argparse.Namespace) -> _GradientCheck:
+    """Check every input of ``gradcheck`` and build its model and window."""
+    for name in ("hidden_size", "seq_length", "vocab_size", "truncation", "entries"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be ≥ 1, got {value}")
+    if args.directions is not None and args.directions < 1:
+        raise UsageError(f"--directions must be ≥ 1, got {args.directions}")
+    if args.seed < 0:
+        raise UsageError(f"--seed must be ≥ 0, got {args.seed}")
+    if not (math.isfinite(args.scale) and args.scale >= 0):
+        raise UsageError(f"--scale must be finite and ≥ 0, got {args.scale}")
+    if args.entries is not None and args.method in ("directional", "taylor"):
+        raise UsageError(f"--entries applies to the entrywise methods, not to {args.method}")
+    if args.directions is not None and args.method not in ("directional", "taylor"):
+        raise UsageError(f"--directions applies to directional and taylor, not to {args.method}")
+    T = args.seq_length
+    rng = np.random.default_rng(args.seed)
+    if args.vocab_size is not None:
+        V = args.vocab_size
+        codes = rng.integers(0, V, T + 1)
+    else:
+        text = read_corpus(args.corpus)
+        if len(text) < T + 1:
+            raise UsageError(
+                f"the corpus has {len(text)} characters, fewer than --seq-length + 1 = {T + 1}"
+            )
+        vocab = Vocabulary.from_text(text)
+        V, codes = len(vocab), vocab.encode(text[: T + 1])
+    with _user_input():
+        model = CELLS[args.cell].random(V, args.hidden_size, rng, scale=args.scale)
+        model.loss_and_gradients(codes[:-1], codes[1:], truncation=args.truncation)
+    options: dict[str, Any] = {"method": args.method, "seed": args.seed}
+    if args.entries is not None:
+        options["entries"] = args.entries
+    if args.directions is not None:
+        options["directions"] = args.directions
+    return _GradientCheck(model, codes[:-1], codes[1:], args.truncation, options)
+
+
+def _run_gradcheck(job: _GradientCheck) -> int:
+    """Print the report; 0 if the check passed, 1 if it failed."""
+    from verification import check_gradients
+
+    model, x, y, truncation = job.model, job.inputs, job.targets, job.truncation
+
+    def loss_fn(params: dict[str, Any]) -> Any:
+        return model.with_params(params).loss(x, y)
+
+    def grads() -> dict[str, Any]:
+        return model.loss_and_gradients(x, y, truncation=truncation)[1]
+
+    kind = "exact BPTT" if truncation is None else f"BPTT truncated to {truncation} steps"
+    print(
+        f"{type(model).__name__} with V={model.vocab_size}, H={model.hidden_size}, "
+        f"T={len(x)}; gradient by {kind}",
+        flush=True,
+    )
+    report = check_gradients(loss_fn, model.params, grads, **job.options)
+    print(report, flush=True)
+    return 0 if report.passed else 1
+
+
+def _gradcheck(args: argparse.Namespace) -> int:
+    return _run_gradcheck(_prepare_gradcheck(args))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status.
 
@@ -323,6 +445,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.command == "sample":
             return _sample(args)
+        if args.command == "gradcheck":
+            return _gradcheck(args)
         return _train(args)
     except UsageError as err:
         print(f"python -m rnn: error: {_one_line(str(err))}", file=sys.stderr)

@@ -597,6 +597,9 @@ class RNN(RecurrentModel):
 
     - :math:`U x^{(t)}` is column :math:`x^{(t)}` of U, computed as a gather, not a product.
     - :math:`\delta^{(t)} = \nabla_{a^{(t)}} L`, the gradient at the pre-activation.
+    - Only the recurrence steps through time: (1)-(2) forward and (9)-(10) backward, in
+      place in (T, B, H) arrays allocated once per call. The output layer, the softmax,
+      the loss and the sums (7), (8), (11)-(13) are each one operation over all steps.
 
     Examples
     --------
@@ -640,10 +643,10 @@ class RNN(RecurrentModel):
     def _hidden_forward(
         self, x: NDArray[np.intp], state: Array
     ) -> tuple[Array, Array, dict[str, Any]]:
-        bU = self.U.T + self.b  # row v is b + U x for the one-hot x of character v
-        # b + U x(t) for every t at once, a gather, in the buffer that ends up holding h(t)
-        hs = bU[x].astype(np.result_type(self.W, state), copy=False)  # (T, B, H)
-        W_T = np.ascontiguousarray(self.W.T)  # Wᵀ, laid out for the row-major product h @ Wᵀ
+        Ub = self.U.T + self.b  # row v is U x + b for the one-hot x of character v
+        # U x(t) + b for every t at once, a gather, into the buffer that will hold h(t)
+        hs = Ub[x].astype(np.result_type(self.W, state), copy=False)  # (T, B, H)
+        W_T = np.ascontiguousarray(self.W.T)  # Wᵀ in row-major order: the faster product
         h = state
         for t in range(x.shape[0]):
             a = hs[t]
@@ -657,9 +660,9 @@ class RNN(RecurrentModel):
         T, B, H = dhs.shape
         delta = _tanh_deltas(dhs, cache.hs, self.W, truncation)  # δ(t) for every t: (T, B, H)
         d, h = delta.reshape(T * B, H), cache.hs.reshape(T * B, H)  # row t·B + b: step t, seq. b
-        dU_T = np.zeros((self.vocab_size, H), dtype=delta.dtype)
-        entries = (cache.inputs.reshape(-1, 1) * H + np.arange(H)).reshape(-1)  # row x(t) of dUᵀ
-        np.add.at(dU_T.reshape(-1), entries, d.reshape(-1))  # eq. (13): column x(t) of dU
+        dU_T = np.zeros((self.vocab_size, H), dtype=delta.dtype)  # row v: column v of ∇U
+        entries = (cache.inputs.reshape(-1, 1) * H + np.arange(H)).reshape(-1)  # row x(t), flat
+        np.add.at(dU_T.reshape(-1), entries, d.reshape(-1))  # eq. (13): δ(t) into column x(t)
         grads = {
             "b": d.sum(axis=0),  # eq. (11)
             "W": np.dot(d[B:].T, h[:-B]) + np.dot(delta[0].T, cache.state),  # eq. (12), h(0) apart

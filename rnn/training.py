@@ -124,7 +124,9 @@ class TrainingConfig:
 
 
 class TrainingDiverged(FloatingPointError):
-    """The loss or the parameters became NaN or infinite; training stopped before saving.
+    """The loss, a parameter or the sampler's state became NaN or infinite; training stopped.
+
+    Nothing is saved after the fault, so a checkpoint file keeps the last good epoch.
 
     Parameters
     ----------

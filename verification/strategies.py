@@ -321,7 +321,8 @@ def vocabulary_axes(cell: type[RecurrentModel]) -> dict[str, tuple[int, ...]]:
     small, large = cell.param_shapes(2, 7), cell.param_shapes(3, 7)
     axes: dict[str, tuple[int, ...]] = {}
     for name, shape in small.items():
-        changed = tuple(k for k, (a, b) in enumerate(zip(shape, large[name])) if a != b)
+        pairs = zip(shape, large[name], strict=True)
+        changed = tuple(k for k, (a, b) in enumerate(pairs) if a != b)
         if any((shape[k], large[name][k]) != (2, 3) for k in changed):
             raise ValueError(f"parameter {name} has an axis that grows with V but is not V")
         if changed:
