@@ -30,7 +30,7 @@ def tests(session: nox.Session) -> None:
         "rnn",
         "verification",
         "tests",
-        "--ignore=tests/torch",
+        "--ignore=tests/crosscheck",
         "--cov=rnn",
         "--cov=verification",
         "--cov-branch",
@@ -63,7 +63,7 @@ def crosscheck(session: nox.Session) -> None:
     Installs the pinned CPU build of PyTorch (a file on disk on these machines).
     """
     session.install(".", TORCH, *_group("test"))
-    session.run("pytest", "tests/torch", "-m", "torch", *session.posargs)
+    session.run("pytest", "tests/crosscheck", "-m", "torch", *session.posargs)
 
 
 @nox.session

@@ -1,7 +1,7 @@
 """Training throughput of the reference RNN against a seed-style loop and PyTorch, on one thread.
 
 Run: ``nox -s bench`` (every ``benchmarks/bench_*.py``), or this script alone with
-``python benchmarks/bench_training.py [--repeats 9] [--block 0.15] [--train-runs 3]``;
+``python benchmarks/bench_training.py [--repeats 15] [--block 0.15] [--train-runs 3]``;
 ``--no-trim`` is a diagnostic run (see below), not one for the targets.
 
 What one *training step* is: ``loss_and_gradients`` on a window of T characters in each of
@@ -446,7 +446,7 @@ def _verdict(ok: bool) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeats", type=int, default=9, help="rounds (medians are taken)")
+    parser.add_argument("--repeats", type=int, default=15, help="rounds (medians are taken)")
     parser.add_argument("--block", type=float, default=0.15, help="CPU seconds per timed block")
     parser.add_argument("--train-runs", type=int, default=3, help="runs of the main job")
     parser.add_argument(
@@ -547,7 +547,7 @@ def main() -> None:
         return
     print("\nTargets (ratios from the same rounds; the main job as 5 s / its wall time)")
     for label, value, need in targets:
-        print(f"  {label:44s} {value:6.2f} (need {need:.2f})  {_verdict(value >= need)}")
+        print(f"  {label:44s} {value:6.3f} (need {need:.2f})  {_verdict(value >= need)}")
 
 
 if __name__ == "__main__":

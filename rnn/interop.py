@@ -247,10 +247,6 @@ def _import_torch() -> Any:
         import torch
     except ImportError as err:
         raise ImportError(message) from err
-    if getattr(torch, "__file__", None) is None:  # a folder named torch on sys.path
-        raise ImportError(
-            f"{message} (`import torch` found only {getattr(torch, '__path__', torch)})"
-        )
     return torch
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 from hypothesis import HealthCheck, settings
@@ -25,3 +26,10 @@ settings.register_profile(
 
 _default = "ci" if os.environ.get("CI", "").lower() == "true" else "dev"
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", _default))
+
+
+def pytest_report_header() -> str:
+    """Say whether the PyTorch cross-checks in tests/crosscheck can be collected."""
+    if importlib.util.find_spec("torch") is None:
+        return "crosscheck: PyTorch not installed, tests/crosscheck not collected"
+    return "crosscheck: PyTorch installed"

@@ -11,6 +11,7 @@ import pytest
 
 from rnn import RNN
 from verification import METHODS, GradientReport, check_gradients, relative_error
+from verification.gradcheck import _taylor_order
 from verification.strategies import Case, GradientProblem, gradient_problem
 
 Array = np.ndarray[Any, Any]
@@ -164,6 +165,29 @@ def test_taylor_orders_are_two_for_exact_and_one_for_truncated_gradients() -> No
         assert row.order is not None
         expected = 2.0 if row.name in ("V", "c") else 1.0
         assert abs(row.order - expected) <= 0.1, row
+
+
+def _orders(remainder: Callable[[Array], Array], floor: float) -> float:
+    steps = 1e-2 * 0.5 ** np.arange(16)
+    return _taylor_order(steps, remainder(steps), np.full(16, floor), 1.5)
+
+
+def test_the_taylor_order_is_the_slope_over_the_smallest_steps_above_the_floor() -> None:
+    assert _orders(lambda h: 3 * h**2, 1e-20) == pytest.approx(2.0, abs=1e-12)
+    assert _orders(lambda h: 0.5 * h, 1e-20) == pytest.approx(1.0, abs=1e-12)
+    # r = 7h + h²: the smallest steps show the first-order error of a wrong gradient
+    assert _orders(lambda h: 7 * h + h**2, 1e-20) == pytest.approx(1.0, abs=1e-3)
+    # r = h² + 100 h³: the smallest steps above a floor of 1e-9 are h² already
+    assert _orders(lambda h: h**2 + 100 * h**3, 1e-9) == pytest.approx(2.0, abs=0.05)
+
+
+def test_the_taylor_order_cannot_judge_a_flat_or_cancelling_remainder() -> None:
+    """NaN, which passes: below the floor, or low only where h² and h³ terms cancel."""
+    assert np.isnan(_orders(lambda h: np.full_like(h, 1e-16), 1e-15))
+    assert np.isnan(_orders(lambda h: h**2, 3e-6))  # 3 steps above the floor: too few
+    # r = h² |1 − h/h*| with h* = 1.5e-3: local orders 0.2, 1.6, 1.8 over the last four
+    # steps above the floor (the fit alone, 1.2, would fail a correct gradient)
+    assert np.isnan(_orders(lambda h: h**2 * np.abs(1 - h / 1.5e-3), 1e-8))
 
 
 def test_ridders_reports_an_error_estimate_below_the_error_it_allows() -> None:
@@ -322,6 +346,11 @@ def test_the_complex_step_refuses_a_loss_that_drops_the_imaginary_part() -> None
         ({"directions": 3}, ValueError, "directions applies to 'directional' and 'taylor'"),
         ({"method": "taylor", "rtol": 1e-3}, ValueError, "do not apply to 'taylor'"),
         ({"seed": -1}, ValueError, "seed must be an int ≥ 0"),
+        ({"step": -1e-3}, ValueError, "step must be finite and > 0, got -0.001"),
+        ({"step": "small"}, TypeError, "step must be a number, got str"),
+        ({"min_order": 0.0}, ValueError, "min_order must be finite and > 0, got 0.0"),
+        ({"names": []}, ValueError, "names must hold at least 1 name, got none"),
+        ({"entries": 2.5}, TypeError, "entries must be an int, got float"),
     ],
 )
 def test_bad_options_are_refused(
@@ -330,6 +359,36 @@ def test_bad_options_are_refused(
     problem, grads = _exact()
     with pytest.raises(error, match=match):
         check_gradients(problem.loss_fn, problem.params, grads, **options)
+
+
+def test_a_loss_function_that_is_not_callable_is_refused() -> None:
+    problem, grads = _exact()
+    with pytest.raises(TypeError, match="loss_fn must be callable, got float"):
+        check_gradients(1.0, problem.params, grads)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("params", "error", "match"),
+    [
+        ([1.0], TypeError, "params must be a mapping of names to arrays, got list"),
+        ({}, ValueError, "params must hold at least 1 array, got an empty mapping"),
+        ({1: np.zeros(2)}, TypeError, "parameter names must be str, got 1"),
+        ({"x": np.array([0.0, np.inf])}, ValueError, "parameter 'x' must be finite"),
+    ],
+)
+def test_bad_parameters_are_refused(params: Any, error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        check_gradients(lambda p: 0.0, params, {"x": np.zeros(2)})
+
+
+def test_gradients_that_are_not_a_mapping_are_refused() -> None:
+    with pytest.raises(TypeError, match="grads must be a mapping of names to arrays, got list"):
+        check_gradients(lambda p: 0.0, {"x": np.zeros(2)}, [np.zeros(2)])  # type: ignore[arg-type]
+
+
+def test_a_complex_loss_for_real_parameters_is_refused() -> None:
+    with pytest.raises(TypeError, match=r"loss_fn returned the complex 1j for real parameters"):
+        check_gradients(lambda p: 1j, {"x": np.zeros(2)}, {"x": np.zeros(2)})
 
 
 def test_a_loss_that_is_not_a_scalar_is_refused() -> None:

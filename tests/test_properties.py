@@ -224,3 +224,15 @@ def test_edge_cases_cover_what_the_issue_pins() -> None:
     assert any(len(spec.streams) == 1 and not spec.batched for spec in EDGE_CASES)
     for spec in EDGE_CASES:
         assert isinstance(spec.build(), Case)
+
+
+def test_vocabulary_axes_are_found_by_comparing_two_vocabularies() -> None:
+    assert vocabulary_axes(RNN) == {"U": (1,), "V": (0,), "c": (0,)}
+
+    class Flattened:
+        @classmethod
+        def param_shapes(cls, vocab_size: int, hidden_size: int) -> dict[str, tuple[int, ...]]:
+            return {"U": (hidden_size * vocab_size,)}
+
+    with pytest.raises(ValueError, match="parameter U has an axis that grows with V but is not V"):
+        vocabulary_axes(Flattened)  # type: ignore[arg-type]

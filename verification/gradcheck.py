@@ -650,15 +650,8 @@ class _Context:
             values = np.array([self.real_loss(name, x + h * d) for h in steps])
             remainder = np.abs(values - f0 - steps * slope)
             floor = TAYLOR_FLOOR * EPS * (abs(f0) + np.abs(values))
+            order = _taylor_order(steps, remainder, floor, min_order)
             above = np.flatnonzero(remainder > floor)
-            order = math.nan  # too few remainders above rounding to judge
-            if len(above) >= TAYLOR_FIT_POINTS:
-                fit = above[-TAYLOR_FIT_POINTS:]
-                log_h, log_r = np.log(steps[fit]), np.log(remainder[fit])
-                order = float(np.polyfit(log_h, log_r, 1)[0])
-                local = np.diff(log_r) / np.diff(log_h)  # orders between neighbouring steps
-                if order < min_order and np.any(local >= min_order):
-                    order = math.nan  # low, but not consistently: cannot judge
             last = above[-1] if len(above) else len(steps) - 1
             numeric = (values[last] - f0) / steps[last]
             results.append((order, slope, numeric))
@@ -681,6 +674,41 @@ class _Context:
             passed=not failing.any(),
             order=order,
         )
+
+
+def _taylor_order(
+    steps: NDArray[Any], remainder: NDArray[Any], floor: NDArray[Any], min_order: float
+) -> float:
+    r"""The order of the Taylor remainder: the log-log slope over its smallest steps.
+
+    Parameters
+    ----------
+    steps : ndarray, shape (n,)
+        Decreasing steps h.
+    remainder : ndarray, shape (n,)
+        :math:`|f(x + h d) - f(x) - h \langle g, d \rangle|` at each step.
+    floor : ndarray, shape (n,)
+        The rounding floor at each step; remainders at or below it are left out.
+    min_order : float
+        The order below which the test fails.
+
+    Returns
+    -------
+    float
+        The slope fitted to the last ``TAYLOR_FIT_POINTS`` remainders above the floor, or
+        NaN when there are fewer of them, or when the slope is below ``min_order`` but a
+        local order between neighbouring steps is not.
+    """
+    above = np.flatnonzero(remainder > floor)
+    if len(above) < TAYLOR_FIT_POINTS:
+        return math.nan  # too few remainders above rounding to judge
+    fit = above[-TAYLOR_FIT_POINTS:]
+    log_h, log_r = np.log(steps[fit]), np.log(remainder[fit])
+    order = float(np.polyfit(log_h, log_r, 1)[0])
+    local = np.diff(log_r) / np.diff(log_h)  # orders between neighbouring steps
+    if order < min_order and np.any(local >= min_order):
+        return math.nan  # low, but not consistently: cannot judge
+    return order
 
 
 def _row(
@@ -873,9 +901,7 @@ def _max_abs(values: NDArray[Any]) -> float:
 # ----------------------------------------------------------------------- formatting
 
 
-def _fmt(value: float | None, digits: int = 4) -> str:
-    if value is None:
-        return "-"
+def _fmt(value: float, digits: int = 4) -> str:
     return f"{value:.{digits}e}" if math.isfinite(value) else str(value)
 
 
@@ -902,7 +928,7 @@ def _table(method: str, rows: Sequence[ParameterCheck]) -> str:
             cells += [f"{row.tolerance:g}", "-" if row.order is None else f"{row.order:.2f}"]
         else:
             cells += [f"{row.tolerance:.0e}", _fmt(row.atol, 1)]
-        cells += [_fmt(row.error_estimate, 1)] if ridders else []
+        cells += [_fmt(row.error_estimate, 1)] if row.error_estimate is not None else []
         cells += ["ok" if row.passed else f"FAIL ({row.failures}/{row.checked})"]
         body.append(cells)
     widths = [max(len(r[c]) for r in [headers, *body]) for c in range(len(headers))]

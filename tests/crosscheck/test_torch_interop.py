@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-import types
 from pathlib import Path
 from typing import Any
 
@@ -199,15 +198,6 @@ def test_a_missing_torch_names_the_pinned_install(monkeypatch: pytest.MonkeyPatc
         to_torch(_model())
     with pytest.raises(ImportError, match=r"rnn-reference\[torch\]"):
         from_torch(None, None)
-
-
-def test_a_folder_named_torch_is_not_taken_for_pytorch(monkeypatch: pytest.MonkeyPatch) -> None:
-    """pytest puts tests/ on sys.path, where tests/torch is a namespace package."""
-    folder = types.ModuleType("torch")
-    folder.__path__ = [str(Path(__file__).parent)]
-    monkeypatch.setitem(sys.modules, "torch", folder)
-    with pytest.raises(ImportError, match=r"pip install torch==2\.13\.0.*found only \["):
-        to_torch(_model())
 
 
 def test_import_rnn_never_imports_torch() -> None:

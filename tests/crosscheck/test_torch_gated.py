@@ -9,7 +9,7 @@ Tolerances. The issue asks for a relative 1e-12 on the loss and 1e-10 on the gra
 the gradients are held to 1e-12 here. The loss and the last state are compared entry by
 entry; a gradient by its normwise relative error, ``max|ours − torch| / max|torch|``,
 because an entry that cancels to rounding noise has an entrywise relative error that
-measures only the order of summation (see tests/torch/test_torch_parity.py).
+measures only the order of summation (see tests/crosscheck/test_torch_parity.py).
 """
 
 from __future__ import annotations
