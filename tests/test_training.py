@@ -50,9 +50,14 @@ def _longest_run_in(sample: str, text: str) -> int:
 
 
 def test_late_samples_reproduce_phrases_of_the_corpus(default_run: list[EpochResult]) -> None:
-    """The first sample is gibberish; the last copies runs of the corpus, as in the seed's log."""
+    """The first sample is gibberish; late ones copy runs of the corpus, as in the seed's log.
+
+    A single sample at temperature 1 is noisy (its longest copied run varied from 7 to 63
+    characters between neighbouring epochs when we measured seeds 0 to 5), so the test takes
+    the best of the last 10 samples, which was at least 20 for each of those seeds.
+    """
     assert _longest_run_in(default_run[0].sample, seed_corpus()) <= 8
-    assert _longest_run_in(default_run[-1].sample, seed_corpus()) >= 12
+    assert max(_longest_run_in(r.sample, seed_corpus()) for r in default_run[-10:]) >= 15
 
 
 def test_same_seed_gives_identical_runs() -> None:
