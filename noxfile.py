@@ -31,8 +31,7 @@ def tests(session: nox.Session) -> None:
         "verification",
         "tests",
         "--ignore=tests/crosscheck",
-        "--cov=rnn",
-        "--cov=verification",
+        "--cov",  # of the installed packages named by source_pkgs in pyproject.toml
         "--cov-branch",
         "--cov-report=term-missing:skip-covered",
         "--cov-fail-under=95",  # line and branch coverage; rnn/interop.py is omitted in pyproject
@@ -130,9 +129,10 @@ def mutation(session: nox.Session) -> None:
     mutant's status; ``nox -s mutation -- show NAME`` shows one mutant's diff.
     """
     session.install(*PYPROJECT["project"]["dependencies"], *_group("test"), MUTMUT)
-    work = os.path.join(session.create_tmp(), "project")
+    work = os.path.join(session.create_tmp(), "project")  # its mutants/ holds past results
     for name in ("rnn", "verification", "tests"):
-        shutil.copytree(name, os.path.join(work, name), dirs_exist_ok=True)
+        shutil.rmtree(os.path.join(work, name), ignore_errors=True)
+        shutil.copytree(name, os.path.join(work, name))
     shutil.copy("pyproject.toml", work)
     session.chdir(work)
     if session.posargs:

@@ -81,13 +81,15 @@ def test_exact_gradients_pass_the_central_check_at_1e_6(cell: str, spec: CaseSpe
 
 @pytest.mark.parametrize("cell", CELL_NAMES)
 @_half
-@_pinned
-@given(spec=case_specs(**SIZES))
-def test_exact_gradients_pass_the_complex_step_check_at_1e_12(cell: str, spec: CaseSpec) -> None:
-    report = check_gradients(
-        *gradient_problem(spec.build(CELLS[cell])), method="complex", rtol=1e-12
-    )
-    report.assert_passed()
+@_pinned_with(with_state=False)
+@given(spec=case_specs(**SIZES), with_state=st.booleans())
+def test_exact_gradients_pass_the_complex_step_check_at_1e_12(
+    cell: str, spec: CaseSpec, with_state: bool
+) -> None:
+    """Complex parameters with a complex h0, or with a fixed real one (the forward pass
+    must then still compute in complex: no real-typed buffer may drop the imaginary part)."""
+    problem = gradient_problem(spec.build(CELLS[cell]), with_state=with_state)
+    check_gradients(*problem, method="complex", rtol=1e-12).assert_passed()
 
 
 @pytest.mark.parametrize("cell", CELL_NAMES)
@@ -99,6 +101,26 @@ def test_exact_gradients_pass_the_directional_and_taylor_checks(cell: str, spec:
     # LSTM this test was the suite's slowest, and new examples test more than new directions
     check_gradients(*problem, method="directional", directions=4).assert_passed()
     check_gradients(*problem, method="taylor").assert_passed()
+
+
+@pytest.mark.parametrize("cell", CELL_NAMES)
+@_pinned
+@given(spec=case_specs(**SIZES))
+def test_a_float32_model_computes_in_float32_throughout(cell: str, spec: CaseSpec) -> None:
+    """From a zero state or a float32 one, every array the passes return stays float32."""
+    model, x, y, h0 = spec.build(CELLS[cell])
+    single = model.with_params({k: v.astype(np.float32) for k, v in model.params.items()})
+    h0_single = map_state(lambda a: a.astype(np.float32), h0)
+    for state in (None, h0_single):
+        cache = single.forward(x, state)
+        assert cache.hs.dtype == cache.logits.dtype == np.float32
+        loss, grads, last = single.loss_and_gradients(x, y, state)
+        assert {g.dtype for g in grads.values()} == {np.dtype(np.float32)}
+        assert {a.dtype for a in state_arrays(last).values()} == {np.dtype(np.float32)}
+        _, dh0 = single.backward(cache, y)
+        assert {a.dtype for a in state_arrays(dh0).values()} == {np.dtype(np.float32)}
+        reference = model.loss(x, y, None if state is None else h0)
+        np.testing.assert_allclose(loss, reference, rtol=1e-4, atol=1e-5)
 
 
 # ------------------------------------------------------- truncated BPTT, eq. (15)

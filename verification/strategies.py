@@ -67,16 +67,25 @@ CHARACTER_POOL = (
 """Characters that stress a vocabulary: accented, multi-byte and invisible ones."""
 
 
-def characters() -> st.SearchStrategy[str]:
-    """Single Unicode code points: from :data:`CHARACTER_POOL` or any encodable in UTF-8."""
-    return st.one_of(st.sampled_from(CHARACTER_POOL), st.characters(codec="utf-8"))
+def characters(exclude: str = "") -> st.SearchStrategy[str]:
+    """Single Unicode code points encodable in UTF-8, none of them in ``exclude``."""
+    return st.characters(codec="utf-8", exclude_characters=exclude)
 
 
-def vocabularies(min_size: int = 1, max_size: int = 30) -> st.SearchStrategy[Vocabulary]:
-    """Vocabularies of ``min_size`` to ``max_size`` distinct characters, sorted."""
-    return st.lists(characters(), min_size=min_size, max_size=max_size, unique=True).map(
-        lambda chars: Vocabulary.from_text("".join(chars))
-    )
+@st.composite
+def vocabularies(draw: st.DrawFn, min_size: int = 1, max_size: int = 30) -> Vocabulary:
+    """Vocabularies of ``min_size`` to ``max_size`` distinct characters, sorted.
+
+    Some characters come from :data:`CHARACTER_POOL`, the rest from all of Unicode. Each
+    draw excludes the characters already chosen, so no draw is ever rejected (a list with
+    ``unique=True`` would retry duplicates).
+    """
+    size = draw(st.integers(min_size, max_size))
+    from_pool = draw(st.integers(0, min(size, len(CHARACTER_POOL))))
+    chars = draw(st.permutations(CHARACTER_POOL))[:from_pool]
+    for _ in range(size - from_pool):
+        chars.append(draw(characters(exclude="".join(chars))))
+    return Vocabulary.from_text("".join(chars))
 
 
 def hidden_sizes(min_value: int = 1, max_value: int = 8) -> st.SearchStrategy[int]:
@@ -280,7 +289,9 @@ class GradientProblem(NamedTuple):
     grads: Callable[[], dict[str, NDArray[Any]]]
 
 
-def gradient_problem(case: Case, truncation: int | None = None) -> GradientProblem:
+def gradient_problem(
+    case: Case, truncation: int | None = None, *, with_state: bool = True
+) -> GradientProblem:
     """The loss of a case as a function of its parameters and its initial state.
 
     Parameters
@@ -289,25 +300,30 @@ def gradient_problem(case: Case, truncation: int | None = None) -> GradientProbl
         A model and its data.
     truncation : int, optional
         Passed to ``model.backward``; None gives the exact gradient.
+    with_state : bool, optional
+        Whether the initial state is checked too (default). If not, it stays fixed and
+        real, also when the complex step makes the parameters complex.
 
     Returns
     -------
     GradientProblem
-        ``params`` holds the model's parameters and the state's arrays (see
-        :func:`state_arrays`); ``grads`` computes their claimed gradients afresh on every
-        call, so the checker also tests that they are deterministic.
+        ``params`` holds the model's parameters and, with ``with_state``, the state's
+        arrays (see :func:`state_arrays`); ``grads`` computes their claimed gradients
+        afresh on every call, so the checker also tests that they are deterministic.
     """
     model, x, y, h0 = case
     names = model.param_names
 
     def loss_fn(p: dict[str, NDArray[Any]]) -> Any:
-        return model.with_params({n: p[n] for n in names}).loss(x, y, _state_from(p, h0))
+        state = _state_from(p, h0) if with_state else h0
+        return model.with_params({n: p[n] for n in names}).loss(x, y, state)
 
     def grads() -> dict[str, NDArray[Any]]:
         g, dh0 = model.backward(model.forward(x, h0), y, truncation)
-        return {**g, **state_arrays(dh0)}
+        return {**g, **state_arrays(dh0)} if with_state else g
 
-    return GradientProblem(loss_fn, {**model.params, **state_arrays(h0)}, grads)
+    params = {**model.params, **state_arrays(h0)} if with_state else dict(model.params)
+    return GradientProblem(loss_fn, params, grads)
 
 
 def vocabulary_axes(cell: type[RecurrentModel]) -> dict[str, tuple[int, ...]]:

@@ -17,4 +17,3 @@ if HAVE_TORCH:
     torch.set_num_threads(1)  # tiny tensors on a shared 2-core machine
 else:
     collect_ignore_glob = ["test_*.py"]
-
