@@ -129,15 +129,23 @@ def mutation(session: nox.Session) -> None:
     mutant's status; ``nox -s mutation -- show NAME`` shows one mutant's diff.
     """
     session.install(*PYPROJECT["project"]["dependencies"], *_group("test"), MUTMUT)
-    work = os.path.join(session.create_tmp(), "project")  # its mutants/ holds past results
-    for name in ("rnn", "verification", "tests"):
-        shutil.rmtree(os.path.join(work, name), ignore_errors=True)
-        shutil.copytree(name, os.path.join(work, name))
-    shutil.copy("pyproject.toml", work)
+    work = os.path.abspath(os.path.join(session.create_tmp(), "project"))  # keeps mutants/
+    os.makedirs(work, exist_ok=True)
+    skip = shutil.ignore_patterns(".*", "__pycache__", "*.egg-info", "build", "mutants")
+    for name in sorted(set(os.listdir(".")) - set(skip(".", os.listdir(".")))):
+        target = os.path.join(work, name)
+        if os.path.isdir(name):
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(name, target, ignore=skip)
+        else:
+            shutil.copy2(name, target)
     session.chdir(work)
     if session.posargs:
         session.run("mutmut", *session.posargs)
         return
-    env = {"HYPOTHESIS_PROFILE": "ci"}  # derandomised, so a mutant's verdict is repeatable
+    env = {
+        "HYPOTHESIS_PROFILE": "ci",  # derandomised, so a mutant's verdict is repeatable
+        "PYTHONPATH": os.path.join(work, "mutants"),  # for tests that run python -m rnn
+    }
     session.run("mutmut", "run", env=env)
     session.run("mutmut", "results", "--all", "true", env=env)

@@ -7,8 +7,8 @@ h0)`` for any cell class, using only the contract every cell shares (``param_sha
 ``random``, ``with_params``, ``initial_state``), so a new cell in ``rnn.training.CELLS``
 is covered without changes here.
 
-Every strategy is built with ``@composite`` and bounded draws, never with filters, so no
-example is rejected. :data:`EDGE_CASES` lists the specs that tests pin with ``@example``.
+Every strategy is built with ``@composite`` and bounded draws, never with filters: no
+predicate rejects a draw. :data:`EDGE_CASES` lists the specs that tests pin with ``@example``.
 
 Examples
 --------
