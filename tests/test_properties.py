@@ -79,9 +79,16 @@ def test_exact_gradients_pass_the_central_check_at_1e_6(cell: str, spec: CaseSpe
     report.assert_passed()
 
 
+# Found by the thorough profile: the LSTM's forget-gate gradient is 1.1e-9, built by
+# cancellation from terms of the size of the other gradients (order 1); its complex step
+# and its analytic value differ by 7e-21, rounding relative to those terms.
+_CANCELLING = CaseSpec(tuple(" 0123abxyz"), (" x  ",), 1, 0.01, 0, False, False)
+
+
 @pytest.mark.parametrize("cell", CELL_NAMES)
 @_half
 @_pinned_with(with_state=False)
+@example(spec=_CANCELLING, with_state=False)
 @given(spec=case_specs(**SIZES), with_state=st.booleans())
 def test_exact_gradients_pass_the_complex_step_check_at_1e_12(
     cell: str, spec: CaseSpec, with_state: bool
@@ -214,6 +221,9 @@ def test_permuting_the_vocabulary_and_its_weights_leaves_loss_and_gradients_unch
 
 @pytest.mark.parametrize("cell", CELL_NAMES)
 @_pinned
+@example(
+    spec=CaseSpec(tuple("0123a"), ("2030230", "0000000", "0000000"), 5, 1.0, 1032, False, True)
+)
 @given(spec=case_specs(**SIZES, batched=True))
 def test_a_batch_equals_the_sum_of_its_members(cell: str, spec: CaseSpec) -> None:
     model, x, y, h0 = spec.build(CELLS[cell])
@@ -228,14 +238,19 @@ def test_a_batch_equals_the_sum_of_its_members(cell: str, spec: CaseSpec) -> Non
         total += loss_b
         for k in summed:
             summed[k] += grads_b[k]
+        # A batch multiplies (B, H) matrices where a member multiplies vectors, and BLAS
+        # rounds the two differently: by a few ε of the terms of each sum, which are of
+        # order 1 (|h| ≤ 1, weights ≤ 1), not of the result (the thorough profile found a
+        # state of 1e-3 off by 2e-15). Hence an absolute tolerance of 1e-13, for states and
+        # for gradients relative to their largest entry.
         for whole, part in zip(
             state_arrays(last).values(), state_arrays(last_b).values(), strict=True
         ):
-            np.testing.assert_allclose(whole[b], part, rtol=1e-13, atol=1e-15)
+            np.testing.assert_allclose(whole[b], part, rtol=1e-13, atol=1e-13)
     np.testing.assert_allclose(loss, total, rtol=1e-12)
     for k, g in grads.items():
         scale = max(1.0, float(np.max(np.abs(g))))
-        np.testing.assert_allclose(g, summed[k], rtol=1e-11, atol=1e-14 * scale)
+        np.testing.assert_allclose(g, summed[k], rtol=1e-11, atol=1e-13 * scale)
 
 
 def test_edge_cases_cover_what_the_issue_pins() -> None:
