@@ -235,3 +235,18 @@ def test_truncation_below_one_is_refused() -> None:
 def test_random_refuses_parameters_larger_than_memory() -> None:
     with pytest.raises(ValueError, match="GiB of parameters"):
         RNN.random(10, 10**7, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize(("value", "kind"), [(True, "bool"), (2.5, "float")])
+def test_truncation_must_be_an_int(value: object, kind: str) -> None:
+    with pytest.raises(TypeError, match=f"truncation must be an int or None, got {kind}"):
+        _model().loss_and_gradients([0], [1], truncation=value)  # type: ignore[arg-type]
+
+
+def test_batched_target_shape_mismatch_names_both_shapes() -> None:
+    with pytest.raises(ValueError, match=r"inputs' shape \(3, 2\), got \(3, 1\)"):
+        _model().loss_and_gradients(np.zeros((3, 2), int), np.zeros((3, 1), int))
+
+
+def test_repr_names_the_cell_and_its_sizes() -> None:
+    assert repr(_model(V=7, H=3)) == "RNN(vocab_size=7, hidden_size=3, dtype=float64)"
