@@ -420,7 +420,11 @@ def _run_gradcheck(job: _GradientCheck) -> int:
     def grads() -> dict[str, Any]:
         return model.loss_and_gradients(x, y, truncation=truncation)[1]
 
-    kind = "exact BPTT" if truncation is None else f"BPTT truncated to {truncation} steps"
+    kind = (
+        "exact BPTT"
+        if truncation is None
+        else f"BPTT truncated to {truncation} step{'s' if truncation > 1 else ''}"
+    )
     print(
         f"{type(model).__name__} with V={model.vocab_size}, H={model.hidden_size}, "
         f"T={len(x)}; gradient by {kind}",
@@ -464,5 +468,15 @@ def _one_line(message: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
 
 
+def _run_as_script() -> int:
+    """``main()``, ending quietly when the reader of stdout goes away (``| head``)."""
+    try:
+        return main()
+    except BrokenPipeError:
+        # Point stdout at /dev/null so that the interpreter's final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_run_as_script())

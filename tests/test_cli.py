@@ -218,3 +218,20 @@ def test_python_dash_m_runs_main_and_exits_with_its_status(
         runpy.run_path(str(Path(cli_module.__file__)), run_name="__main__")
     assert info.value.code == 2
     assert _error(capsys) == "epochs must be ≥ 1, got 0"
+
+
+def test_a_closed_pipe_ends_the_cli_without_a_traceback() -> None:
+    """``python -m rnn train | head -1``: the reader leaves after one line."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rnn", "train", "--epochs", "50", "--hidden-size", "8"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    assert process.stderr is not None
+    process.stdout.readline()
+    process.stdout.close()
+    stderr = process.stderr.read()
+    process.stderr.close()
+    assert process.wait(timeout=120) == 1
+    assert b"Traceback" not in stderr

@@ -39,7 +39,7 @@ def test_the_seeds_formulas_fail_w_u_and_b_and_pass_v_and_c(
     """The classroom demonstration: eq. (15) with k = 1 is not the gradient of L."""
     assert main(["gradcheck", "--truncation", "1", "--method", method, *SMALL]) == 1
     out = capsys.readouterr().out
-    assert "gradient by BPTT truncated to 1 steps" in out
+    assert "gradient by BPTT truncated to 1 step\n" in out
     assert "FAILED (3 of 5 parameters fail)" in out
     rows = _rows(out)
     for name in ("W", "U", "b"):
