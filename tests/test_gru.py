@@ -5,10 +5,9 @@ Equation numbers (G1)-(G14) are those of the GRU derivation page, docs/gru.md.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import pytest
+from numerics import central, complex_step, relative_error, sigmoid
 
 from rnn import CELLS, GRU, Trainer, TrainingConfig, Vocabulary, seed_corpus
 from rnn.__main__ import main
@@ -30,38 +29,6 @@ def _model(seed: int = 0, scale: float = 0.5) -> GRU:
 
 def _state(rng: np.random.Generator, B: int | None) -> np.ndarray:
     return rng.uniform(-1, 1, (H,) if B is None else (B, H))
-
-
-def _relative_error(a: np.ndarray, n: np.ndarray) -> float:
-    """max |a − n| / max(|a| + |n|, tiny), the definition the docs state."""
-    tiny = np.finfo(np.float64).tiny
-    return float(np.max(np.abs(a - n) / np.maximum(np.abs(a) + np.abs(n), tiny)))
-
-
-def _central(f: Callable[[np.ndarray], float], x: np.ndarray, h: float = 1e-5) -> np.ndarray:
-    """Central differences of scalar f at x, entry by entry, with a step scaled to each entry."""
-    out = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        step = h * max(1.0, abs(x[i]))
-        xp, xm = x.copy(), x.copy()
-        xp[i] += step
-        xm[i] -= step
-        out[i] = (f(xp) - f(xm)) / (2 * step)
-    return out
-
-
-def _complex_step(f: Callable[[np.ndarray], complex], x: np.ndarray) -> np.ndarray:
-    """Im f(x + i h e_k) / h for every entry k, with h = 1e-30: no subtraction, no rounding."""
-    out = np.zeros(x.shape)
-    for i in np.ndindex(x.shape):
-        xc = x.astype(np.complex128)
-        xc[i] += 1e-30j
-        out[i] = f(xc).imag / 1e-30
-    return out
-
-
-def _sigmoid(a: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-a))
 
 
 # ------------------------------------------------------------------------ construction
@@ -138,8 +105,8 @@ def test_two_steps_match_pytorchs_gru_equations_written_by_hand() -> None:
     expected = 0.0
     for t in range(2):
         onehot = np.eye(V)[x[t]]
-        r = _sigmoid(m.U_r @ onehot + m.b_r + m.W_r @ h)
-        z = _sigmoid(m.U_z @ onehot + m.b_z + m.W_z @ h)
+        r = sigmoid(m.U_r @ onehot + m.b_r + m.W_r @ h)
+        z = sigmoid(m.U_z @ onehot + m.b_z + m.W_z @ h)
         n = np.tanh(m.U_n @ onehot + m.b_n + r * (m.W_n @ h + m.b_hn))
         h = (1 - z) * n + z * h
         o = m.c + m.V @ h
@@ -190,9 +157,9 @@ def test_every_gradient_matches_central_differences(T: int, B: int) -> None:
         def f(v: np.ndarray, name: str = name) -> float:
             return m.with_params({**m.params, name: v}).loss(x, y, h0)  # type: ignore[no-any-return]
 
-        np.testing.assert_allclose(grads[name], _central(f, p), **CENTRAL_TOL, err_msg=name)
+        np.testing.assert_allclose(grads[name], central(f, p), **CENTRAL_TOL, err_msg=name)
     _, dh0 = m.backward(m.forward(x, h0), y)
-    np.testing.assert_allclose(dh0, _central(lambda v: m.loss(x, y, v), h0), **CENTRAL_TOL)
+    np.testing.assert_allclose(dh0, central(lambda v: m.loss(x, y, v), h0), **CENTRAL_TOL)
 
 
 def test_every_gradient_matches_the_complex_step_to_rounding() -> None:
@@ -208,10 +175,10 @@ def test_every_gradient_matches_the_complex_step_to_rounding() -> None:
         def f(v: np.ndarray, name: str = name) -> complex:
             return m.with_params({**complex_params, name: v}).loss(x, y, h0)  # type: ignore[no-any-return]
 
-        assert _relative_error(grads[name], _complex_step(f, p)) < 1e-12, name
+        assert relative_error(grads[name], complex_step(f, p)) < 1e-12, name
     mc = m.with_params(complex_params)
     _, dh0 = m.backward(m.forward(x, h0), y)
-    assert _relative_error(dh0, _complex_step(lambda v: mc.loss(x, y, v), h0)) < 1e-12
+    assert relative_error(dh0, complex_step(lambda v: mc.loss(x, y, v), h0)) < 1e-12
 
 
 def test_complex_parameters_give_a_complex_loss() -> None:
@@ -242,7 +209,7 @@ def _truncated_reference(m: GRU, x: np.ndarray, y: np.ndarray, k: int) -> dict[s
         return total
 
     return {
-        name: _complex_step(lambda v, name=name: summed(name, v), p)  # type: ignore[misc]
+        name: complex_step(lambda v, name=name: summed(name, v), p)  # type: ignore[misc]
         for name, p in m.params.items()
     }
 
@@ -256,7 +223,7 @@ def test_truncation_backpropagates_each_loss_through_k_steps(k: int) -> None:
     _, grads, _ = m.loss_and_gradients(x, y, truncation=k)
     expected = _truncated_reference(m, x, y, k)
     for name in m.param_names:
-        assert _relative_error(grads[name], expected[name]) < 1e-12, name
+        assert relative_error(grads[name], expected[name]) < 1e-12, name
 
 
 def test_truncation_at_least_t_equals_the_exact_gradient() -> None:
@@ -281,7 +248,7 @@ def test_truncation_one_differs_from_the_exact_gradient_in_the_cell_only() -> No
     for name in ("V", "c"):
         np.testing.assert_array_equal(trunc[name], exact[name])
     for name in ("W_r", "W_z", "W_n", "U_n", "b_z", "b_hn"):
-        assert _relative_error(trunc[name], exact[name]) > 1e-2, name
+        assert relative_error(trunc[name], exact[name]) > 1e-2, name
 
 
 # ---------------------------------------------------------------------- batches, windows

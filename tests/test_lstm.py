@@ -5,10 +5,9 @@ Equation numbers (L1)-(L16) are those of the LSTM derivation page, docs/lstm.md.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import pytest
+from numerics import central, complex_step, relative_error, sigmoid
 
 from rnn import CELLS, LSTM, Trainer, TrainingConfig, Vocabulary, seed_corpus
 from rnn.__main__ import main
@@ -31,38 +30,6 @@ def _model(seed: int = 0, scale: float = 0.5) -> LSTM:
 def _state(rng: np.random.Generator, B: int | None) -> tuple[np.ndarray, np.ndarray]:
     shape = (H,) if B is None else (B, H)
     return rng.uniform(-1, 1, shape), rng.standard_normal(shape)
-
-
-def _relative_error(a: np.ndarray, n: np.ndarray) -> float:
-    """max |a − n| / max(|a| + |n|, tiny), the definition the docs state."""
-    tiny = np.finfo(np.float64).tiny
-    return float(np.max(np.abs(a - n) / np.maximum(np.abs(a) + np.abs(n), tiny)))
-
-
-def _central(f: Callable[[np.ndarray], float], x: np.ndarray, h: float = 1e-5) -> np.ndarray:
-    """Central differences of scalar f at x, entry by entry, with a step scaled to each entry."""
-    out = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        step = h * max(1.0, abs(x[i]))
-        xp, xm = x.copy(), x.copy()
-        xp[i] += step
-        xm[i] -= step
-        out[i] = (f(xp) - f(xm)) / (2 * step)
-    return out
-
-
-def _complex_step(f: Callable[[np.ndarray], complex], x: np.ndarray) -> np.ndarray:
-    """Im f(x + i h e_k) / h for every entry k, with h = 1e-30: no subtraction, no rounding."""
-    out = np.zeros(x.shape)
-    for i in np.ndindex(x.shape):
-        xc = x.astype(np.complex128)
-        xc[i] += 1e-30j
-        out[i] = f(xc).imag / 1e-30
-    return out
-
-
-def _sigmoid(a: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-a))
 
 
 # ------------------------------------------------------------------------ construction
@@ -139,10 +106,10 @@ def test_two_steps_match_a_hand_written_lstm() -> None:
     expected = 0.0
     for t in range(2):
         onehot = np.eye(V)[x[t]]
-        i = _sigmoid(m.b_i + m.W_i @ h + m.U_i @ onehot)
-        f = _sigmoid(m.b_f + m.W_f @ h + m.U_f @ onehot)
+        i = sigmoid(m.b_i + m.W_i @ h + m.U_i @ onehot)
+        f = sigmoid(m.b_f + m.W_f @ h + m.U_f @ onehot)
         g = np.tanh(m.b_g + m.W_g @ h + m.U_g @ onehot)
-        q = _sigmoid(m.b_q + m.W_q @ h + m.U_q @ onehot)
+        q = sigmoid(m.b_q + m.W_q @ h + m.U_q @ onehot)
         s = f * s + i * g
         h = q * np.tanh(s)
         o = m.c + m.V @ h
@@ -195,10 +162,10 @@ def test_every_gradient_matches_central_differences(T: int, B: int) -> None:
         def f(v: np.ndarray, name: str = name) -> float:
             return m.with_params({**m.params, name: v}).loss(x, y, (h0, s0))  # type: ignore[no-any-return]
 
-        np.testing.assert_allclose(grads[name], _central(f, p), **CENTRAL_TOL, err_msg=name)
+        np.testing.assert_allclose(grads[name], central(f, p), **CENTRAL_TOL, err_msg=name)
     _, (dh0, ds0) = m.backward(m.forward(x, (h0, s0)), y)
-    np.testing.assert_allclose(dh0, _central(lambda v: m.loss(x, y, (v, s0)), h0), **CENTRAL_TOL)
-    np.testing.assert_allclose(ds0, _central(lambda v: m.loss(x, y, (h0, v)), s0), **CENTRAL_TOL)
+    np.testing.assert_allclose(dh0, central(lambda v: m.loss(x, y, (v, s0)), h0), **CENTRAL_TOL)
+    np.testing.assert_allclose(ds0, central(lambda v: m.loss(x, y, (h0, v)), s0), **CENTRAL_TOL)
 
 
 def test_every_gradient_matches_the_complex_step_to_rounding() -> None:
@@ -214,11 +181,11 @@ def test_every_gradient_matches_the_complex_step_to_rounding() -> None:
         def f(v: np.ndarray, name: str = name) -> complex:
             return m.with_params({**complex_params, name: v}).loss(x, y, (h0, s0))  # type: ignore[no-any-return]
 
-        assert _relative_error(grads[name], _complex_step(f, p)) < 1e-12, name
+        assert relative_error(grads[name], complex_step(f, p)) < 1e-12, name
     mc = m.with_params(complex_params)
     _, (dh0, ds0) = m.backward(m.forward(x, (h0, s0)), y)
-    assert _relative_error(dh0, _complex_step(lambda v: mc.loss(x, y, (v, s0)), h0)) < 1e-12
-    assert _relative_error(ds0, _complex_step(lambda v: mc.loss(x, y, (h0, v)), s0)) < 1e-12
+    assert relative_error(dh0, complex_step(lambda v: mc.loss(x, y, (v, s0)), h0)) < 1e-12
+    assert relative_error(ds0, complex_step(lambda v: mc.loss(x, y, (h0, v)), s0)) < 1e-12
 
 
 def test_complex_parameters_give_a_complex_loss() -> None:
@@ -250,7 +217,7 @@ def _truncated_reference(m: LSTM, x: np.ndarray, y: np.ndarray, k: int) -> dict[
         return total
 
     return {
-        name: _complex_step(lambda v, name=name: summed(name, v), p)  # type: ignore[misc]
+        name: complex_step(lambda v, name=name: summed(name, v), p)  # type: ignore[misc]
         for name, p in m.params.items()
     }
 
@@ -264,7 +231,7 @@ def test_truncation_backpropagates_each_loss_through_k_steps(k: int) -> None:
     _, grads, _ = m.loss_and_gradients(x, y, truncation=k)
     expected = _truncated_reference(m, x, y, k)
     for name in m.param_names:
-        assert _relative_error(grads[name], expected[name]) < 1e-12, name
+        assert relative_error(grads[name], expected[name]) < 1e-12, name
 
 
 def test_truncation_at_least_t_equals_the_exact_gradient() -> None:
@@ -290,7 +257,7 @@ def test_truncation_one_differs_from_the_exact_gradient_in_the_cell_only() -> No
     for name in ("V", "c"):
         np.testing.assert_array_equal(trunc[name], exact[name])
     for name in ("W_i", "W_f", "W_g", "W_q", "U_f", "b_f"):
-        assert _relative_error(trunc[name], exact[name]) > 1e-2, name
+        assert relative_error(trunc[name], exact[name]) > 1e-2, name
 
 
 # ---------------------------------------------------------------------- batches, windows

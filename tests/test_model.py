@@ -4,30 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from numerics import central, relative_error
 
 from rnn import RNN, log_softmax, softmax
 
 
 def _model(V: int = 6, H: int = 5, seed: int = 0, scale: float = 0.5) -> RNN:
     return RNN.random(V, H, np.random.default_rng(seed), scale=scale)
-
-
-def _relative_error(a: np.ndarray, n: np.ndarray) -> float:
-    """max |a − n| / max(|a| + |n|, tiny), the definition the docs state."""
-    tiny = np.finfo(np.float64).tiny
-    return float(np.max(np.abs(a - n) / np.maximum(np.abs(a) + np.abs(n), tiny)))
-
-
-def _central(f, x: np.ndarray, h: float = 1e-5) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """Central differences of scalar f at x, entry by entry, with a step scaled to each entry."""
-    out = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        step = h * max(1.0, abs(x[i]))
-        xp, xm = x.copy(), x.copy()
-        xp[i] += step
-        xm[i] -= step
-        out[i] = (f(xp) - f(xm)) / (2 * step)
-    return out
 
 
 def test_parameter_shapes_follow_u_w_v_b_c() -> None:
@@ -112,9 +95,9 @@ def test_every_gradient_matches_central_differences(T: int, B: int) -> None:
         def f(v: np.ndarray, name: str = name) -> float:
             return m.with_params({**m.params, name: v}).loss(x, y, h0)  # type: ignore[no-any-return]
 
-        assert _relative_error(grads[name], _central(f, p)) < 1e-6, name
+        assert relative_error(grads[name], central(f, p)) < 1e-6, name
     _, dh0 = m.backward(m.forward(x, h0), y)
-    assert _relative_error(dh0, _central(lambda v: m.loss(x, y, v), h0)) < 1e-6
+    assert relative_error(dh0, central(lambda v: m.loss(x, y, v), h0)) < 1e-6
 
 
 def test_truncation_one_equals_the_seeds_formulas() -> None:
@@ -170,7 +153,7 @@ def test_truncation_one_differs_from_the_exact_gradient_in_w_u_b_only() -> None:
     for name in ("V", "c"):
         np.testing.assert_array_equal(seed[name], exact[name])
     for name in ("W", "U", "b"):
-        assert _relative_error(seed[name], exact[name]) > 1e-2, name
+        assert relative_error(seed[name], exact[name]) > 1e-2, name
 
 
 def test_batch_equals_the_sum_of_its_members() -> None:
