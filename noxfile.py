@@ -122,7 +122,9 @@ MUTMUT = "mutmut==3.8.1"
 
 @nox.session
 def mutation(session: nox.Session) -> None:
-    """Mutation-test rnn/model.py with mutmut, configured in pyproject.toml (not in CI).
+    """Mutation-test the three cells (rnn/model.py, lstm.py, gru.py) with mutmut (not in CI).
+
+    mutmut is configured in pyproject.toml.
 
     Runs in a copy of the project under the session's tmp directory, so the mutants never
     touch the work tree, and resumes where an interrupted run stopped. Prints every
@@ -130,7 +132,9 @@ def mutation(session: nox.Session) -> None:
     """
     session.install(*PYPROJECT["project"]["dependencies"], *_group("test"), MUTMUT)
     work = os.path.abspath(os.path.join(session.create_tmp(), "project"))  # keeps mutants/
-    os.makedirs(work, exist_ok=True)
+    # mutmut puts mutants/ on sys.path only if it exists when it starts: without this, the
+    # first run in a fresh copy cannot import the package.
+    os.makedirs(os.path.join(work, "mutants"), exist_ok=True)
     skip = shutil.ignore_patterns(".*", "__pycache__", "*.egg-info", "build", "mutants")
     for name in sorted(set(os.listdir(".")) - set(skip(".", os.listdir(".")))):
         target = os.path.join(work, name)

@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from rnn.lstm import sigmoid
-from rnn.model import Array, ForwardCache, RecurrentModel, _check_array_state
+from rnn.model import Array, ForwardCache, RecurrentModel, _check_array_state, _one_hot_columns
 
 __all__ = ["GRU"]
 
@@ -262,8 +262,7 @@ class GRU(RecurrentModel):
                 grad = dh_prev[1:]
         d_r, d_z, d_n, d_m = deltas.reshape(4, T * B, H)
         h_prev = e["h_prev"].reshape(T * B, H)
-        dU_T = np.zeros((self.vocab_size, 3 * H), dtype=dhs.dtype)
-        np.add.at(dU_T, cache.inputs.reshape(-1), np.concatenate([d_r, d_z, d_n], axis=1))
+        X = _one_hot_columns(cache.inputs, self.vocab_size, dhs.dtype)  # x(t) as sparse columns
         grads = {
             "b_r": d_r.sum(axis=0),  # eq. (G11)
             "b_z": d_z.sum(axis=0),  # eq. (G11)
@@ -272,8 +271,8 @@ class GRU(RecurrentModel):
             "W_r": d_r.T @ h_prev,  # eq. (G12)
             "W_z": d_z.T @ h_prev,  # eq. (G12)
             "W_n": d_m.T @ h_prev,  # eq. (G12)
-            "U_r": dU_T[:, :H].T,  # eq. (G13): column x(t) of dU_r
-            "U_z": dU_T[:, H : 2 * H].T,  # eq. (G13)
-            "U_n": dU_T[:, 2 * H :].T,  # eq. (G13)
+            "U_r": (X @ d_r).T,  # eq. (G13): each δ_r(t) added into column x(t)
+            "U_z": (X @ d_z).T,  # eq. (G13)
+            "U_n": (X @ d_n).T,  # eq. (G13)
         }
         return grads, dh0

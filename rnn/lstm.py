@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from rnn.model import Array, ForwardCache, RecurrentModel, _check_array_state
+from rnn.model import Array, ForwardCache, RecurrentModel, _check_array_state, _one_hot_columns
 
 __all__ = ["LSTM", "sigmoid"]
 
@@ -318,11 +318,10 @@ class LSTM(RecurrentModel):
                 grad_h, grad_s = dh_prev[1:], ds_prev[1:]
         h_prev = np.concatenate([cache.state[0][None], cache.hs[:-1]]).reshape(T * B, H)
         d = deltas.reshape(len(GATES), T * B, H)
-        dU_T = np.zeros((self.vocab_size, len(GATES) * H), dtype=dhs.dtype)
-        np.add.at(dU_T, cache.inputs.reshape(-1), np.concatenate(d, axis=1))  # columns x(t)
+        X = _one_hot_columns(cache.inputs, self.vocab_size, dhs.dtype)  # x(t) as sparse columns
         grads: dict[str, Array] = {}
         for n, k in enumerate(GATES):
             grads[f"b_{k}"] = d[n].sum(axis=0)  # eq. (L13)
             grads[f"W_{k}"] = d[n].T @ h_prev  # eq. (L14)
-            grads[f"U_{k}"] = dU_T[:, n * H : (n + 1) * H].T  # eq. (L15)
+            grads[f"U_{k}"] = (X @ d[n]).T  # eq. (L15): each δ(t) added into column x(t)
         return grads, (dh0, ds0)

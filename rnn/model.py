@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
+import scipy.sparse
 from numpy.typing import NDArray
 
 from rnn.data import Vocabulary
@@ -66,26 +67,55 @@ def log_softmax(o: Array, out: Array | None = None) -> Array:
     return logp
 
 
-def softmax(o: Array) -> Array:
+def softmax(o: Array, out: Array | None = None) -> Array:
     r"""Probabilities of logits along the last axis, eq. (4).
 
     Parameters
     ----------
     o : ndarray, shape (..., V)
         Logits. Real or complex.
+    out : ndarray, shape (..., V), optional
+        Where to write the result; it may be ``o`` itself. None allocates a new array.
 
     Returns
     -------
     ndarray, shape (..., V)
-        :math:`\hat y = e^{o} / \sum_k e^{o_k}`, computed as ``exp(log_softmax(o))``.
+        :math:`\hat y = e^{o} / \sum_k e^{o_k}`.
+
+    Notes
+    -----
+    The logits are shifted by their maximum first, as in :func:`log_softmax`, so that no
+    exponential overflows. The model's own passes call :func:`_softmax_and_loss`, the same
+    computation, which also returns the loss.
 
     Examples
     --------
     >>> softmax(np.array([0.0, np.log(3.0)])).round(12).tolist()
     [0.25, 0.75]
     """
-    logp = log_softmax(o)
-    return np.exp(logp, out=logp)  # eq. (4)
+    y_hat, _ = _softmax_and_loss(o, None, out)
+    return y_hat
+
+
+def _softmax_and_loss(
+    o: Array, y: NDArray[np.intp] | None, out: Array | None
+) -> tuple[Array, Any]:
+    r"""ŷ = softmax(o), eq. (4), and, given targets, the summed loss L of eq. (5).
+
+    ``o`` has shape (..., V) and ``y`` the shape (...) or is None, which gives None for the
+    loss. ŷ is written to ``out``, which may be ``o``. One exponential per entry serves
+    both: with :math:`z = o - \max o`, :math:`\ln \hat y_y = z_y - \ln \sum_k e^{z_k}`,
+    so the loss needs ``z`` at the targets only, read before ``z`` is overwritten by ŷ.
+    It stays finite where ŷ at a target underflows to zero.
+    """
+    z: Array = np.subtract(o, o.real.max(axis=-1, keepdims=True), out=out)  # e^z ≤ 1: no overflow
+    rows = z.reshape(-1, z.shape[-1])  # one row per step (and sequence)
+    z_y = None if y is None else rows[np.arange(len(rows)), y.reshape(-1)]  # z at the targets
+    y_hat = np.exp(z, out=z)
+    total = y_hat.sum(axis=-1, keepdims=True)  # Σ_k e^(z_k)
+    y_hat /= total  # eq. (4): ŷ(t) = e^o(t) / Σ_k e^o_k(t)
+    loss = None if z_y is None else -(z_y - np.log(total.reshape(-1))).sum()  # eq. (5)
+    return y_hat, loss
 
 
 @dataclass(frozen=True)
@@ -343,7 +373,8 @@ class RecurrentModel(ABC):
         hs, last_state, extra = self._hidden_forward(x, state)
         T, B, H = hs.shape
         V, c = self.params["V"], self.params["c"]
-        logits = (hs.reshape(T * B, H) @ V.T + c).reshape(T, B, -1)  # eq. (3), one product
+        Vh = hs.reshape(T * B, H) @ V.T  # V h(t) for every step and sequence: one product
+        logits = np.add(Vh, c, out=Vh).reshape(T, B, -1)  # eq. (3): o(t) = c + V h(t)
         return ForwardCache(x, hs, logits, state, last_state, batched, extra)
 
     def backward(
@@ -370,7 +401,8 @@ class RecurrentModel(ABC):
         """
         y = self._check_targets(cache, targets)
         truncation = _check_truncation(truncation)
-        grads, dstate = self._gradients(cache, y, softmax(cache.logits), truncation)
+        y_hat, _ = _softmax_and_loss(cache.logits, None, out=None)  # keeps the caller's cache
+        grads, dstate = self._gradients(cache, y, y_hat, truncation)
         return grads, (dstate if cache.batched else self._unbatch_state(dstate))
 
     def _gradients(
@@ -447,9 +479,8 @@ class RecurrentModel(ABC):
         cache = self.forward(inputs, h0)
         y = self._check_targets(cache, targets)
         truncation = _check_truncation(truncation)
-        logp = log_softmax(cache.logits, out=cache.logits)  # ln ŷ(t), over o(t): ours to reuse
-        loss = _negative_log_likelihood(logp, y)
-        grads, _ = self._gradients(cache, y, np.exp(logp, out=logp), truncation)
+        y_hat, loss = _softmax_and_loss(cache.logits, y, out=cache.logits)  # o(t) is ours to reuse
+        grads, _ = self._gradients(cache, y, y_hat, truncation)
         last = cache.last_state if cache.batched else self._unbatch_state(cache.last_state)
         return float(loss.real), grads, last
 
@@ -470,7 +501,7 @@ class RecurrentModel(ABC):
 
     def _loss(self, cache: ForwardCache, targets: Any) -> Any:
         y = self._check_targets(cache, targets)
-        return _negative_log_likelihood(log_softmax(cache.logits), y)
+        return _softmax_and_loss(cache.logits, y, out=cache.logits)[1]  # o(t) is ours to reuse
 
     def _check_targets(self, cache: ForwardCache, targets: Any) -> NDArray[np.intp]:
         y, batched = _check_inputs("targets", targets, self.vocab_size)
@@ -660,13 +691,11 @@ class RNN(RecurrentModel):
         T, B, H = dhs.shape
         delta = _tanh_deltas(dhs, cache.hs, self.W, truncation)  # δ(t) for every t: (T, B, H)
         d, h = delta.reshape(T * B, H), cache.hs.reshape(T * B, H)  # row t·B + b: step t, seq. b
-        dU_T = np.zeros((self.vocab_size, H), dtype=delta.dtype)  # row v: column v of ∇U
-        entries = (cache.inputs.reshape(-1, 1) * H + np.arange(H)).reshape(-1)  # row x(t), flat
-        np.add.at(dU_T.reshape(-1), entries, d.reshape(-1))  # eq. (13): δ(t) into column x(t)
+        X = _one_hot_columns(cache.inputs, self.vocab_size, d.dtype)  # x(t) as sparse columns
         grads = {
             "b": d.sum(axis=0),  # eq. (11)
             "W": np.dot(d[B:].T, h[:-B]) + np.dot(delta[0].T, cache.state),  # eq. (12), h(0) apart
-            "U": dU_T.T,  # eq. (13)
+            "U": (X @ d).T,  # eq. (13): Σ δ(t) x(t)ᵀ, each δ(t) added into column x(t)
         }
         dh0 = delta[0] @ self.W  # eq. (14): ∇h(0) = Wᵀ δ(1)
         return grads, dh0
@@ -681,7 +710,7 @@ def _tanh_deltas(dhs: Array, hs: Array, W: Array, truncation: int | None) -> Arr
     """
     T = hs.shape[0]
     dtanh = hs * hs
-    np.subtract(1.0, dtanh, out=dtanh)  # 1 − h(t)² = ∂h(t)/∂a(t), the factor of eq. (10)
+    np.subtract(1.0, dtanh, out=dtanh)  # 1 − h(t)² = ∂h(t)/∂a(t) for every t, eq. (10)'s factor
     if truncation is None:
         delta = dhs  # δ(t) overwrites Vᵀ∇o(t), from t = T down
         d_next = delta[-1]
@@ -701,13 +730,19 @@ def _tanh_deltas(dhs: Array, hs: Array, W: Array, truncation: int | None) -> Arr
     return delta
 
 
-def _negative_log_likelihood(logp: Array, y: NDArray[np.intp]) -> Any:
-    """L = −Σ ln ŷ(t)[y(t)] from log-probabilities (T, B, V) and targets (T, B)."""
-    T, B, V = logp.shape
-    return -logp.reshape(T * B, V)[np.arange(T * B), y.reshape(-1)].sum()  # eq. (5)
+def _one_hot_columns(
+    inputs: NDArray[np.intp], vocab_size: int, dtype: np.dtype[Any]
+) -> scipy.sparse.csc_array:
+    r"""The one-hot inputs x(t) of all steps as the columns of a sparse (V, T·B) matrix X.
 
-
-# ---------------------------------------------------------------------- validation
+    Column ``t·B + b`` holds a single 1, in row ``inputs[t, b]``. For per-step gradients
+    ``D`` of shape (T·B, K), ``(X @ D).T`` is :math:`\sum_t D^{(t)} {x^{(t)}}^\top`, the
+    gradient of an input weight matrix (eq. 13): each row of ``D`` is added into the column
+    of its input character. That is T·B·K additions, and no dense one-hot array is formed.
+    """
+    n = inputs.size
+    ones = np.ones(n, dtype=dtype)
+    return scipy.sparse.csc_array((ones, inputs.reshape(-1), np.arange(n + 1)), (vocab_size, n))
 
 
 def _as_param(name: str, value: Any) -> Array:

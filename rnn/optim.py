@@ -222,7 +222,9 @@ class AdaGrad(Optimizer):
         self.memory: dict[str, Array] = {}
 
     def _update(self, name: str, param: Array, grad: Array) -> None:
-        mem = self.memory.setdefault(name, np.zeros_like(param))
+        mem = self.memory.get(name)
+        if mem is None:  # the first step: the memory starts at zero
+            mem = self.memory[name] = np.zeros_like(param)
         mem += grad * grad
         param -= self.learning_rate * grad / np.sqrt(mem + self.eps)
 

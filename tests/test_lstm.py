@@ -316,8 +316,8 @@ def test_loss_and_gradients_is_pure() -> None:
 @pytest.mark.parametrize(
     ("h0", "error", "match"),
     [
-        (np.zeros(H), TypeError, r"LSTM must be a pair \(h0, s0\) of arrays, got ndarray"),
-        ((np.zeros(H),), TypeError, "got tuple of length 1"),
+        (np.zeros(H), TypeError, r"LSTM must be a pair \(h0, s0\) of arrays, got ndarray$"),
+        ((np.zeros(H),), TypeError, "got tuple of length 1$"),
         ((np.zeros(H), np.zeros(H + 1)), ValueError, r"s0 must have shape \(4,\), got \(5,\)"),
         ((np.zeros((2, H)), np.zeros(H)), ValueError, r"h0 must have shape \(4,\), got \(2, 4\)"),
         ((np.zeros(H), np.full(H, np.nan)), ValueError, "s0 must be finite"),

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from numerics import complex_step
 
 from rnn import RNN
 from rnn.training import CELLS
@@ -97,6 +98,28 @@ def test_exact_gradients_pass_the_complex_step_check_at_1e_12(
     must then still compute in complex: no real-typed buffer may drop the imaginary part)."""
     problem = gradient_problem(spec.build(CELLS[cell]), with_state=with_state)
     check_gradients(*problem, method="complex", rtol=1e-12).assert_passed()
+
+
+@pytest.mark.parametrize("cell", CELL_NAMES)
+@_pinned
+@given(spec=case_specs(**SIZES))
+def test_a_complex_initial_state_alone_makes_the_forward_pass_complex(
+    cell: str, spec: CaseSpec
+) -> None:
+    """The complex step through one array of the initial state, the parameters and the
+    other array (the LSTM's s0 or h0) kept real: the forward pass must take its dtype from
+    the state too, and Im L(h0 + iε e_k) / ε must equal the k-th entry of ∇h0 L."""
+    model, x, y, h0 = spec.build(CELLS[cell])
+    _, dh0 = model.backward(model.forward(x, h0), y)
+    parts = list(state_arrays(h0).values())
+    for k, (part, grad) in enumerate(zip(parts, state_arrays(dh0).values(), strict=True)):
+
+        def loss(z: np.ndarray, k: int = k) -> complex:
+            state = [z if j == k else p for j, p in enumerate(parts)]
+            return complex(model.loss(x, y, tuple(state) if len(state) > 1 else state[0]))
+
+        atol = 2**10 * np.finfo(np.float64).eps * max(1.0, float(np.abs(grad).max()))
+        np.testing.assert_allclose(complex_step(loss, part), grad, rtol=1e-12, atol=atol)
 
 
 @pytest.mark.parametrize("cell", CELL_NAMES)
