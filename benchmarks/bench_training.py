@@ -1,7 +1,8 @@
 """Training throughput of the reference RNN against a seed-style loop and PyTorch, on one thread.
 
 Run: ``nox -s bench`` (every ``benchmarks/bench_*.py``), or this script alone with
-``python benchmarks/bench_training.py [--repeats 15] [--block 0.15] [--train-runs 3]``;
+``python benchmarks/bench_training.py [--repeats 15] [--block 0.15] [--processes 3]
+[--train-runs 3]``;
 ``--no-trim`` is a diagnostic run (see below), not one for the targets.
 
 What one *training step* is: ``loss_and_gradients`` on a window of T characters in each of
@@ -25,18 +26,23 @@ Beside it, in the same run and the same rounds:
 
 Before timing, the gradients of every implementation are checked against ours.
 
-Each implementation runs in its own worker process, so that one's memory traffic does not
-change the allocator state of another: glibc raises its trim threshold after large blocks
-are freed, and memory handed back to the system costs a page fault per 4 KiB to touch
-again, which on these virtual machines is slow (the page faults per step are printed).
+Each implementation runs in worker processes of its own, so that one's memory traffic does
+not change the allocator state of another: glibc raises its trim threshold after large
+blocks are freed, and memory handed back to the system costs a page fault per 4 KiB to
+touch again, which on these virtual machines is slow (the page faults per step are
+printed). How much is handed back depends on where the allocations happened to land, and
+that differs from one process to the next: the same step of the same code measured from
+0 to about 950 page faults per step in different processes. So each implementation runs
+in several processes (``--processes``, 3 by default), and every process's time is printed.
 The workers take turns: every round times one block of steps of each, so that the noise
 of a shared machine falls on all of them alike. Times are the workers' CPU seconds
 (user + system, so page faults count), which leave out the time a worker waits for a
-core while other jobs run. Figures are medians over rounds; ratios are ratios of those
-medians. The AdaGrad step alone is timed too, to show its share of ours. With
-``--no-trim`` the workers start with glibc's trimming turned off through its environment
-variables, so that freed memory stays mapped: the difference to a normal run is what the
-page faults cost each implementation.
+core while other jobs run. A worker's figure is its median over the rounds, an
+implementation's the median over its processes; ratios are ratios of those medians. The
+AdaGrad step alone is timed too, to show its share of ours. With ``--no-trim`` the workers
+start with glibc's trimming turned off through its environment variables, so that freed
+memory stays mapped: the difference to a normal run is what the page faults cost each
+implementation.
 
 Then the peak memory of one call (tracemalloc) for several T and B: its growth per step
 and sequence is a constant number of floats per hidden and output unit, the same at
@@ -342,35 +348,44 @@ def _worker(conn: Connection, name: str, batch: int, block: float) -> None:
 
 
 def time_rounds(
-    jobs: list[tuple[str, int]], repeats: int, block: float
-) -> dict[tuple[str, int], tuple[float, float]]:
-    """Median (CPU seconds, page faults) per step of each (workload, B), in turns over rounds."""
+    jobs: list[tuple[str, int]], repeats: int, block: float, processes: int
+) -> dict[tuple[str, int], list[tuple[float, float]]]:
+    """(CPU seconds, page faults) per step of each (workload, B), one pair per process.
+
+    Each job runs in ``processes`` worker processes; every round times one block of each
+    worker in turn. A worker's figures are its medians over the rounds; the allocator's
+    state, and with it the page faults, differs from process to process, so each job is
+    sampled in several.
+    """
     ctx = mp.get_context("spawn")
-    workers = {}
+    workers = []
     for job in jobs:
-        parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_worker, args=(child, *job, block), daemon=True)
-        proc.start()
-        workers[job] = (parent, proc)
-    results: dict[tuple[str, int], list[tuple[float, float]]] = {job: [] for job in jobs}
+        for _ in range(processes):
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=_worker, args=(child, *job, block), daemon=True)
+            proc.start()
+            workers.append((job, parent, proc))
+    results: list[list[tuple[float, float]]] = [[] for _ in workers]
     try:
-        for conn, _ in workers.values():
+        for _, conn, _ in workers:
             conn.recv()  # built and warmed up
-        for conn, _ in workers.values():
+        for _, conn, _ in workers:
             conn.send("calibrate")  # one at a time, so that none is calibrated under load
             conn.recv()
         for _ in range(repeats):
-            for job, (conn, _) in workers.items():
+            for (_, conn, _), rounds in zip(workers, results, strict=True):
                 conn.send("time")
-                results[job].append(conn.recv())
+                rounds.append(conn.recv())
     finally:
-        for conn, proc in workers.values():
+        for _, conn, proc in workers:
             conn.send(None)
             proc.join()
-    return {
-        job: (statistics.median(r[0] for r in rs), statistics.median(r[1] for r in rs))
-        for job, rs in results.items()
-    }
+    medians: dict[tuple[str, int], list[tuple[float, float]]] = {job: [] for job in jobs}
+    for (job, _, _), rounds in zip(workers, results, strict=True):
+        medians[job].append(
+            (statistics.median(r[0] for r in rounds), statistics.median(r[1] for r in rounds))
+        )
+    return medians
 
 
 # ------------------------------------------------------------------------- the checks
@@ -450,6 +465,9 @@ def main() -> None:
     parser.add_argument("--block", type=float, default=0.15, help="CPU seconds per timed block")
     parser.add_argument("--train-runs", type=int, default=3, help="runs of the main job")
     parser.add_argument(
+        "--processes", type=int, default=3, help="worker processes per workload (medians)"
+    )
+    parser.add_argument(
         "--no-trim",
         action="store_true",
         help="diagnostic, not for the targets: start the workers with glibc's trimming off "
@@ -483,24 +501,33 @@ def main() -> None:
     jobs = [(name, batch) for batch in BATCHES for name in names]
     jobs += [("adagrad", 0), ("matmul", 0)]
     print(
-        f"\ntiming {len(jobs)} worker processes in turns: {args.repeats} rounds of "
-        f"~{args.block} CPU s each ..."
+        f"\ntiming {len(jobs)} workloads in {args.processes} worker processes each, in turns: "
+        f"{args.repeats} rounds of ~{args.block} CPU s each ..."
     )
-    timed = time_rounds(jobs, args.repeats, args.block)
+    per_process = time_rounds(jobs, args.repeats, args.block, args.processes)
+    timed = {
+        job: (statistics.median(p[0] for p in per), statistics.median(p[1] for p in per))
+        for job, per in per_process.items()
+    }
     peak = 2 * 1000**3 / timed[("matmul", 0)][0] / 1e9
     print(f"\nfloat64 matmul 1000x1000, one thread: {peak:.1f} GFLOP/s (the peak)")
 
     targets = []
     for batch in BATCHES:
         rate = {name: STEPS * batch / timed[(name, batch)][0] for name in names}
-        print(f"\nB = {batch}: one training step, medians of {args.repeats} rounds")
+        print(
+            f"\nB = {batch}: one training step, medians of {args.repeats} rounds in each of "
+            f"{args.processes} processes, then over the processes (us/step of each process)"
+        )
         for name in names:
             seconds, faults = timed[(name, batch)]
             gflops = rate[name] * FLOPS_PER_CHAR / 1e9
+            spread = ", ".join(f"{1e6 * p[0]:.0f}" for p in sorted(per_process[(name, batch)]))
             print(
                 f"  {name:12s} {rate[name]:>9,.0f} chars/s {1e6 * seconds:>7.0f} us/step"
                 f" {gflops:5.1f} GFLOP/s = {100 * gflops / peak:4.1f}% of peak"
                 f" {faults:6.0f} page faults/step   ours/this {rate['ours'] / rate[name]:5.2f}x"
+                f"   ({spread})"
             )
         share = timed[("adagrad", 0)][0] / timed[("ours", batch)][0]
         print(f"  (ours includes the AdaGrad step, {100 * share:.0f}% of its time)")

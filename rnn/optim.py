@@ -226,7 +226,9 @@ class AdaGrad(Optimizer):
         if mem is None:  # the first step: the memory starts at zero
             mem = self.memory[name] = np.zeros_like(param)
         mem += grad * grad
-        param -= self.learning_rate * grad / np.sqrt(mem + self.eps)
+        step = self.learning_rate * grad
+        step /= np.sqrt(mem + self.eps)
+        param -= step  # θ ← θ − η g / √(m + ε), with one temporary fewer
 
     def state_dict(self) -> dict[str, Array]:
         """AdaGrad's memory, one array per parameter (copies)."""
