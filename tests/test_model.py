@@ -60,6 +60,16 @@ def test_softmax_survives_logits_of_ten_thousand() -> None:
     np.testing.assert_allclose(p[1], [1 / 3] * 3, rtol=1e-15)
 
 
+def test_log_softmax_is_the_log_of_softmax_row_by_row() -> None:
+    """Along the last axis only: every row of a (2, 3, 4) array, each at its own offset."""
+    rng = np.random.default_rng(3)
+    o = rng.normal(size=(2, 3, 4)) + rng.uniform(-50, 50, size=(2, 3, 1))
+    logp = log_softmax(o)
+    np.testing.assert_allclose(logp, np.log(softmax(o)), rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(np.exp(logp).sum(axis=-1), 1.0, rtol=1e-14)
+    np.testing.assert_allclose(logp, log_softmax(o - o[..., :1]), rtol=1e-13, atol=1e-13)
+
+
 def test_loss_is_finite_with_huge_logits() -> None:
     m = _model(V=3, H=2)
     big = m.with_params({**m.params, "V": np.zeros((3, 2)), "c": np.array([1e4, -1e4, 0.0])})
