@@ -85,7 +85,7 @@ def softmax(o: Array, out: Array | None = None) -> Array:
     Notes
     -----
     The logits are shifted by their maximum first, as in :func:`log_softmax`, so that no
-    exponential overflows. The model's own passes call :func:`_softmax_and_loss`, the same
+    exponential overflows. The model's own passes call ``_softmax_and_loss``, the same
     computation, which also returns the loss.
 
     Examples
