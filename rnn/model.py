@@ -745,6 +745,9 @@ def _one_hot_columns(
     return scipy.sparse.csc_array((ones, inputs.reshape(-1), np.arange(n + 1)), (vocab_size, n))
 
 
+# ---------------------------------------------------------------------- validation
+
+
 def _as_param(name: str, value: Any) -> Array:
     arr = np.array(value, copy=True)
     if arr.dtype.kind in "iu":
