@@ -341,19 +341,6 @@ def test_split_sequence_with_the_state_carried_equals_the_whole(cell: Cell) -> N
     )
 
 
-@pytest.mark.parametrize("cell", GATED)
-def test_loss_and_gradients_is_pure(cell: Cell) -> None:
-    m = _model(cell)
-    before = {k: v.copy() for k, v in m.params.items()}
-    x, y = np.array([0, 1, 2, 3]), np.array([1, 2, 3, 4])
-    first = m.loss_and_gradients(x, y)
-    second = m.loss_and_gradients(x, y)
-    assert first[0] == second[0]
-    for k in before:
-        np.testing.assert_array_equal(m.params[k], before[k])
-        np.testing.assert_array_equal(first[1][k], second[1][k])
-
-
 # ----------------------------------------------------------------------------- sampling
 
 

@@ -184,18 +184,6 @@ def test_batch_equals_the_sum_of_its_members() -> None:
         np.testing.assert_allclose(grads[k], summed[k], rtol=1e-12, atol=1e-14)
 
 
-def test_loss_and_gradients_is_pure() -> None:
-    m = _model()
-    before = {k: v.copy() for k, v in m.params.items()}
-    x, y = np.array([0, 1, 2, 3]), np.array([1, 2, 3, 4])
-    first = m.loss_and_gradients(x, y)
-    second = m.loss_and_gradients(x, y)
-    assert first[0] == second[0]
-    for k in before:
-        np.testing.assert_array_equal(m.params[k], before[k])
-        np.testing.assert_array_equal(first[1][k], second[1][k])
-
-
 @pytest.mark.parametrize(
     ("inputs", "targets", "error", "match"),
     [

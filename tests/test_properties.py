@@ -155,6 +155,26 @@ def test_a_float32_model_computes_in_float32_throughout(cell: str, spec: CaseSpe
         np.testing.assert_allclose(loss, reference, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("cell", CELL_NAMES)
+@_pinned
+@given(spec=case_specs(**SIZES))
+def test_loss_and_gradients_is_pure(cell: str, spec: CaseSpec) -> None:
+    """Nothing it is given changes, and a second call returns the same bits."""
+    model, x, y, h0 = spec.build(CELLS[cell])
+    given_arrays = [*model.params.values(), x, y, *state_arrays(h0).values()]
+    before = [a.copy() for a in given_arrays]
+    first = model.loss_and_gradients(x, y, h0)
+    second = model.loss_and_gradients(x, y, h0)
+    for a, b in zip(given_arrays, before, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert first[0] == second[0]
+    for name in model.param_names:
+        np.testing.assert_array_equal(first[1][name], second[1][name])
+    last, again = state_arrays(first[2]), state_arrays(second[2])
+    for part in last:
+        np.testing.assert_array_equal(last[part], again[part])
+
+
 # ------------------------------------------------------- truncated BPTT, eq. (15)
 
 
