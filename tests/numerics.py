@@ -1,7 +1,8 @@
-"""Small numerical helpers shared by the cell tests: entrywise reference derivatives.
+"""Small numerical helpers shared by the tests: entrywise reference derivatives, and the
+error measures of the cell tests and of the PyTorch parity tests (tests/crosscheck).
 
-These are deliberately naive loops, independent of the ``verification`` package, so the
-cell tests do not depend on the checker they help to validate.
+The derivatives are deliberately naive loops, independent of the ``verification``
+package, so the cell tests do not depend on the checker they help to validate.
 """
 
 from __future__ import annotations
@@ -42,3 +43,21 @@ def complex_step(f: Callable[[np.ndarray], complex], x: np.ndarray) -> np.ndarra
 def sigmoid(a: np.ndarray) -> np.ndarray:
     """The logistic function, written out for the hand-computed forward passes."""
     return 1.0 / (1.0 + np.exp(-a))
+
+
+def normwise_error(ours: np.ndarray, theirs: np.ndarray) -> float:
+    """max|ours − theirs| / max|theirs|; 0 only when both are exactly equal.
+
+    The error of a whole array relative to its largest entry, as the PyTorch parity tests
+    state it: an entry far smaller than the rest may differ by rounding of the rest."""
+    diff = float(np.max(np.abs(ours - theirs), initial=0.0))
+    size = float(np.max(np.abs(theirs), initial=0.0))
+    return diff / max(size, np.finfo(np.float64).tiny)
+
+
+def assert_normwise_close(name: str, ours: np.ndarray, theirs: np.ndarray, rtol: float) -> None:
+    assert ours.shape == theirs.shape, f"{name}: shapes {ours.shape} and {theirs.shape}"
+    err = normwise_error(ours, theirs)
+    assert err <= rtol, (
+        f"{name}: relative error {err:.3e} > {rtol:.0e}\nours={ours}\ntorch={theirs}"
+    )

@@ -21,6 +21,7 @@ import pytest
 import torch
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from numerics import assert_normwise_close
 
 from rnn import GRU, LSTM, SGD
 from rnn.interop import from_torch, to_torch
@@ -119,21 +120,6 @@ def oracle_gradients(
         assert s.grad is not None
         dstate.append(s.grad.numpy().copy())
     return {k: v.copy() for k, v in grads.items()}, tuple(dstate)
-
-
-def normwise_error(ours: np.ndarray, theirs: np.ndarray) -> float:
-    """max|ours − theirs| / max|theirs|; 0 only when both are exactly equal."""
-    diff = float(np.max(np.abs(ours - theirs), initial=0.0))
-    size = float(np.max(np.abs(theirs), initial=0.0))
-    return diff / max(size, np.finfo(np.float64).tiny)
-
-
-def assert_normwise_close(name: str, ours: np.ndarray, theirs: np.ndarray, rtol: float) -> None:
-    assert ours.shape == theirs.shape, f"{name}: shapes {ours.shape} and {theirs.shape}"
-    err = normwise_error(ours, theirs)
-    assert err <= rtol, (
-        f"{name}: relative error {err:.3e} > {rtol:.0e}\nours={ours}\ntorch={theirs}"
-    )
 
 
 def _parts(state: Any) -> tuple[np.ndarray, ...]:
