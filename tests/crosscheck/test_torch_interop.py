@@ -11,10 +11,14 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 import rnn.interop
 from rnn import RNN
 from rnn.interop import TORCH_REQUIREMENT, from_torch, to_torch
+from rnn.training import CELLS
+from verification.strategies import EDGE_CASES, Case, model_cases
 
 pytestmark = pytest.mark.torch
 
@@ -29,6 +33,38 @@ def _model(dtype: Any = np.float64) -> RNN:
 def _modules(**rnn_options: Any) -> tuple[torch.nn.RNN, torch.nn.Linear]:
     options: dict[str, Any] = {"dtype": torch.float64, **rnn_options}
     return torch.nn.RNN(V, H, **options), torch.nn.Linear(H, V, dtype=torch.float64)
+
+
+def _cases() -> st.SearchStrategy[Case]:
+    """Cases of every cell: V ≤ 8, H ≤ 8, T ≤ 6, B ≤ 4, parameters of scale up to 1."""
+    bounds = {"max_vocab": 8, "max_hidden": 8, "max_length": 6, "max_batch": 4}
+    return st.sampled_from(sorted(CELLS)).flatmap(lambda c: model_cases(CELLS[c], **bounds))
+
+
+# ------------------------------------------------------------------------ round trip
+
+
+@settings(max_examples=60)
+@example(case=EDGE_CASES[0].build(RNN), special=True)
+@given(case=_cases(), special=st.booleans())
+def test_to_torch_then_from_torch_round_trips_bit_for_bit(case: Case, special: bool) -> None:
+    """Every parameter of every cell comes back as the same class, dtype and bytes.
+
+    ``special`` writes −0.0, a subnormal and a huge value into each array, the values a
+    careless conversion (adding a zero bias, rounding through float32) would change.
+    """
+    params = {k: v.copy() for k, v in case.model.params.items()}
+    if special:
+        for arr in params.values():
+            flat = arr.reshape(-1)
+            values = [-0.0, 5e-324, -1e308][: flat.size]
+            flat[: len(values)] = values
+    model = case.model.with_params(params)
+    back = from_torch(*to_torch(model))
+    assert type(back) is type(model)
+    for name in model.param_names:
+        assert back.params[name].dtype == model.params[name].dtype
+        assert back.params[name].tobytes() == model.params[name].tobytes(), name
 
 
 # ------------------------------------------------------------------------ to_torch
