@@ -39,6 +39,51 @@ def tests(session: nox.Session) -> None:
     )
 
 
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+"""The interpreters ``requires-python`` and the classifiers in pyproject.toml promise.
+
+``tests`` runs on the interpreter that runs nox (3.11 on the project's machines),
+``interpreters`` on the others, ``lowest`` on the oldest.
+"""
+
+
+def _lowest(requirements: list[str]) -> list[str]:
+    """Pin each ``name>=version`` requirement to exactly its declared minimum.
+
+    >>> _lowest(["numpy>=1.25", "pytest-cov>=5"])
+    ['numpy==1.25', 'pytest-cov==5']
+    """
+    pins = []
+    for requirement in requirements:
+        name, sep, version = requirement.partition(">=")
+        if not sep or "," in version:
+            raise ValueError(f"cannot pin {requirement!r}: expected the form name>=version")
+        pins.append(f"{name}=={version}")
+    return pins
+
+
+@nox.session(python=PYTHONS[0])
+def lowest(session: nox.Session) -> None:
+    """Run the test suite on the oldest supported stack: every lower bound, exactly.
+
+    The runtime dependencies (numpy, scipy) and the test tools are installed at exactly the
+    minimums that pyproject.toml declares, on the oldest supported Python, so a lower bound
+    there is a tested promise rather than a guess.
+    """
+    pins = _lowest([*PYPROJECT["project"]["dependencies"], *_group("test")])
+    session.install(*pins)
+    session.install("--no-deps", ".")
+    session.run("python", "-m", "pip", "list", "--format=freeze")
+    session.run("pytest", "tests", "--ignore=tests/crosscheck", "-p", "no:cacheprovider")
+
+
+@nox.session(python=[version for version in PYTHONS if version != "3.11"])
+def interpreters(session: nox.Session) -> None:
+    """Run the test suite on the other supported Pythons, with the newest dependencies."""
+    session.install(".", *_group("test"))
+    session.run("pytest", "tests", "--ignore=tests/crosscheck", *session.posargs)
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
     """Check style and formatting with ruff, and CITATION.cff against its schema."""
@@ -84,7 +129,7 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """Run the main job: train on the embedded corpus with the default settings."""
+    """Train on the embedded corpus with the default settings (`python -m rnn train`)."""
     session.install(".")
     session.run("python", "-m", "rnn", "train", *session.posargs)
 

@@ -156,7 +156,7 @@ def save_checkpoint(path: str | os.PathLike[str], checkpoint: Checkpoint) -> Non
     )
     try:
         with os.fdopen(fd, "wb") as file:
-            np.savez(file, allow_pickle=False, **arrays)
+            _write_archive(file, arrays)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, target)
@@ -280,6 +280,20 @@ def _to_arrays(ckpt: Checkpoint) -> dict[str, Array]:
     arrays.update({f"state/{i}": np.asarray(part) for i, part in enumerate(parts)})
     arrays["entries"] = _json_array(sorted([*arrays, "entries"]))
     return arrays
+
+
+def _write_archive(file: Any, arrays: Mapping[str, Array]) -> None:
+    """Write ``arrays`` as an uncompressed ``.npz`` archive, one ``NAME.npy`` member each.
+
+    This is what ``np.savez`` writes, done here so that the member headers are written with
+    ``allow_pickle=False`` on every supported numpy: numpy 2.1 and earlier take no
+    ``allow_pickle`` keyword in ``savez`` and would store it as an extra array named
+    ``allow_pickle``, which makes the file fail its own list of entries.
+    """
+    with zipfile.ZipFile(file, mode="w", compression=zipfile.ZIP_STORED) as archive:
+        for name, value in arrays.items():
+            with archive.open(f"{name}.npy", mode="w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
 
 
 def _json_array(value: Any) -> Array:

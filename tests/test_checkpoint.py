@@ -175,11 +175,17 @@ def test_a_failed_write_leaves_the_previous_checkpoint_and_no_temporary_file(
     before = path.read_bytes()
     trainer.run_epoch()
 
-    def crash(file: Any, *args: Any, **kwargs: Any) -> None:
-        file.write(b"PK\x03\x04 half an archive")
-        raise OSError(28, "No space left on device")
+    write_array = np.lib.format.write_array
+    written = []
 
-    monkeypatch.setattr(np, "savez", crash)
+    def crash(member: Any, array: Any, **kwargs: Any) -> None:
+        if len(written) == 3:  # the disk fills up in the middle of the fourth entry
+            member.write(b"\x93NUMPY half an array")
+            raise OSError(28, "No space left on device")
+        written.append(array)
+        write_array(member, array, **kwargs)
+
+    monkeypatch.setattr(np.lib.format, "write_array", crash)
     with pytest.raises(OSError, match="No space left"):
         trainer.save(path)
     assert path.read_bytes() == before
