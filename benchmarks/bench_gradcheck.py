@@ -12,7 +12,7 @@ exact gradient are timed, each once (they take seconds, so one run's noise is sm
 - a 16-direction check (``method="directional"``), two loss evaluations per direction
   and parameter, whatever the model's size.
 
-The issue's budgets are 30 s, 30 s and 0.1 s. Wall and CPU seconds are printed, with the
+The budgets are 30 s, 30 s and 0.1 s. Wall and CPU seconds are printed, with the
 number of loss evaluations and the time of one, so the figures can be read on a busier
 machine too: the CPU time leaves out waiting for a core that other jobs hold.
 """

@@ -47,7 +47,7 @@ implementation.
 Then the peak memory of one call (tracemalloc) for several T and B: its growth per step
 and sequence is a constant number of floats per hidden and output unit, the same at
 B = 1 and B = 64, so a call takes O(T·B·(H + V) + parameters) and keeps no Python object
-per step. Last, the wall and CPU time of the main job, ``python -m rnn train``.
+per step. Last, the wall and CPU time of the default training run, ``python -m rnn train``.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
-ORIGINAL_ENVIRONMENT = dict(os.environ)  # the main job runs as a user would run it
+ORIGINAL_ENVIRONMENT = dict(os.environ)  # the default training run runs as a user would start it
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"  # before numpy is imported, here and in the workers
 
@@ -430,8 +430,9 @@ def peak_memory(steps: int, batch: int, seed: bool = False) -> int:
     return peak
 
 
-def main_job_seconds(runs: int) -> list[tuple[float, float]]:
-    """(wall, CPU) seconds of ``python -m rnn train`` (the main job), each in a fresh process.
+def default_run_seconds(runs: int) -> list[tuple[float, float]]:
+    """(wall, CPU) seconds of the default training run, ``python -m rnn train``, each in a
+    fresh process.
 
     It runs with the environment this script started with, as a user would run it.
     """
@@ -463,7 +464,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=15, help="rounds (medians are taken)")
     parser.add_argument("--block", type=float, default=0.15, help="CPU seconds per timed block")
-    parser.add_argument("--train-runs", type=int, default=3, help="runs of the main job")
+    parser.add_argument("--train-runs", type=int, default=3, help="default training runs timed")
     parser.add_argument(
         "--processes", type=int, default=3, help="worker processes per workload (medians)"
     )
@@ -561,18 +562,18 @@ def main() -> None:
             )
 
     if args.train_runs:
-        runs = main_job_seconds(args.train_runs)
+        runs = default_run_seconds(args.train_runs)
         wall = statistics.median(r[0] for r in runs)
         cpu = statistics.median(r[1] for r in runs)
         print(
-            f"\npython -m rnn train (the main job): median {wall:.2f} s wall, {cpu:.2f} s CPU, "
+            f"\npython -m rnn train (defaults): median {wall:.2f} s wall, {cpu:.2f} s CPU, "
             f"over {len(runs)} runs (wall: {', '.join(f'{r[0]:.2f}' for r in runs)})"
         )
-        targets.append(("main job < 5 s wall", 5.0 / wall, 1.0))
+        targets.append(("default training run < 5 s wall", 5.0 / wall, 1.0))
 
     if args.no_trim:
         return
-    print("\nTargets (ratios from the same rounds; the main job as 5 s / its wall time)")
+    print("\nTargets (ratios from the same rounds; default training as 5 s / its wall time)")
     for label, value, need in targets:
         print(f"  {label:44s} {value:6.3f} (need {need:.2f})  {_verdict(value >= need)}")
 

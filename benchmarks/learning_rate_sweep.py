@@ -1,8 +1,8 @@
-"""Final and first-epoch losses of the main job for several learning rates and seeds.
+"""Final and first-epoch losses of the default training run for several learning rates and seeds.
 
 Run: ``python benchmarks/learning_rate_sweep.py [--seeds 16] [--rates 0.1 0.05 0.04 0.03]``.
-It trains the main job's configuration (hidden 100, sequence length 10, 100 epochs) once
-per rate and seed; this chose the default learning rate.
+It trains the default configuration (hidden 100, sequence length 10, 100 epochs) once per
+rate and seed; this chose the default learning rate.
 """
 
 from __future__ import annotations

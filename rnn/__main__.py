@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import os
 import stat
 import sys
@@ -22,6 +21,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from rnn.checks import check_int, check_positive_number, check_text
 from rnn.data import Vocabulary, seed_corpus
 from rnn.model import RecurrentModel
 from rnn.training import (
@@ -78,7 +78,7 @@ def read_corpus(path: str | None) -> str:
         raise UsageError(f"cannot read corpus file {path!r}: {err}") from None
 
 
-def _positive_float(text: str) -> float:
+def _number(text: str) -> float:
     try:
         return float(text)
     except ValueError:
@@ -97,18 +97,18 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--epochs", type=int, default=d.epochs, help="passes over the corpus")
     parser.add_argument(
-        "--learning-rate", type=_positive_float, default=d.learning_rate, help="AdaGrad step size"
+        "--learning-rate", type=_number, default=d.learning_rate, help="AdaGrad step size"
     )
     parser.add_argument("--batch-size", type=int, default=d.batch_size, help="B parallel streams")
     parser.add_argument(
-        "--clip", type=_positive_float, default=d.clip, help="elementwise gradient clipping bound"
+        "--clip", type=_number, default=d.clip, help="elementwise gradient clipping bound"
     )
     parser.add_argument("--seed", type=int, default=d.seed, help="seed of the random generator")
     parser.add_argument(
         "--sample-length", type=int, default=d.sample_length, help="characters sampled per epoch"
     )
     parser.add_argument(
-        "--temperature", type=_positive_float, default=d.temperature, help="sampling temperature"
+        "--temperature", type=_number, default=d.temperature, help="sampling temperature"
     )
     parser.add_argument(
         "--dtype", choices=("float64", "float32"), default=d.dtype, help="training precision"
@@ -161,9 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="priming text in the model's vocabulary (default: the corpus's first character)",
     )
     sample.add_argument("--length", type=int, default=250, help="characters to generate")
-    sample.add_argument(
-        "--temperature", type=_positive_float, default=1.0, help="sampling temperature"
-    )
+    sample.add_argument("--temperature", type=_number, default=1.0, help="sampling temperature")
     sample.add_argument("--seed", type=int, default=0, help="seed of the random generator")
     _add_gradcheck_command(commands)
     return parser
@@ -209,8 +207,8 @@ def _prepare_training(args: argparse.Namespace) -> _TrainingRun:
         with _user_input():
             return _TrainingRun(Trainer(text, config), None, 1, resumed=False)
     every = 1 if args.checkpoint_every is None else args.checkpoint_every
-    if every < 1:
-        raise UsageError(f"--checkpoint-every must be ≥ 1, got {every}")
+    with _user_input():
+        check_int("checkpoint_every", every, minimum=1)
     _check_checkpoint_path(path, args.resume)
     if not args.resume:
         with _user_input():
@@ -287,15 +285,12 @@ class _Sampling:
 
 def _prepare_sampling(args: argparse.Namespace) -> _Sampling:
     """Check every input of ``sample`` and load its model; writes nothing."""
-    if args.length < 0:
-        raise UsageError(f"--length must be ≥ 0, got {args.length}")
-    if not (math.isfinite(args.temperature) and args.temperature > 0):
-        raise UsageError(f"--temperature must be finite and > 0, got {args.temperature}")
-    if args.seed < 0:
-        raise UsageError(f"--seed must be ≥ 0, got {args.seed}")
-    if args.prime == "":
-        raise UsageError("--prime must hold at least 1 character, got ''")
-    with _user_input():
+    with _user_input():  # the library's own rules, checked before the file is read
+        check_int("length", args.length, minimum=0)
+        check_positive_number("temperature", args.temperature)
+        check_int("seed", args.seed, minimum=0)
+        if args.prime is not None:
+            check_text("prime", args.prime)
         trainer = Trainer.load(args.checkpoint)
         prime = trainer.text[0] if args.prime is None else args.prime
         trainer.vocab.encode(prime)
@@ -350,7 +345,7 @@ def _add_gradcheck_command(commands: argparse._SubParsersAction[Any]) -> None:
         "--truncation", type=int, metavar="K", help="truncated BPTT over K steps (1: the seed's)"
     )
     check.add_argument(
-        "--scale", type=_positive_float, default=0.1, help="standard deviation of the weights"
+        "--scale", type=_number, default=0.1, help="standard deviation of the weights"
     )
     check.add_argument("--entries", type=int, metavar="N", help="check N random entries each")
     check.add_argument(
@@ -370,16 +365,13 @@ class _GradientCheck:
 
 def _prepare_gradcheck(args: argparse.Namespace) -> _GradientCheck:
     """Check every input of ``gradcheck`` and build its model and window."""
-    for name in ("hidden_size", "seq_length", "vocab_size", "truncation", "entries"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise UsageError(f"--{name.replace('_', '-')} must be ≥ 1, got {value}")
-    if args.directions is not None and args.directions < 1:
-        raise UsageError(f"--directions must be ≥ 1, got {args.directions}")
-    if args.seed < 0:
-        raise UsageError(f"--seed must be ≥ 0, got {args.seed}")
-    if not (math.isfinite(args.scale) and args.scale >= 0):
-        raise UsageError(f"--scale must be finite and ≥ 0, got {args.scale}")
+    with _user_input():
+        for name in ("hidden_size", "seq_length", "vocab_size", "truncation", "entries"):
+            if getattr(args, name) is not None:
+                check_int(name, getattr(args, name), minimum=1)
+        if args.directions is not None:
+            check_int("directions", args.directions, minimum=1)
+        check_int("seed", args.seed, minimum=0)
     if args.entries is not None and args.method in ("directional", "taylor"):
         raise UsageError(f"--entries applies to the entrywise methods, not to {args.method}")
     if args.directions is not None and args.method not in ("directional", "taylor"):

@@ -26,6 +26,7 @@ import numpy as np
 import scipy.sparse
 from numpy.typing import NDArray
 
+from rnn.checks import check_int, check_positive_number, check_text
 from rnn.data import Vocabulary
 
 __all__ = ["RNN", "ForwardCache", "RecurrentModel", "log_softmax", "softmax"]
@@ -286,8 +287,8 @@ class RecurrentModel(ABC):
             If a size is below 1, ``scale`` is negative or not finite, or the parameters
             would not fit in this machine's memory (checked before any allocation).
         """
-        _check_positive_int("vocab_size", vocab_size)
-        _check_positive_int("hidden_size", hidden_size)
+        check_int("vocab_size", vocab_size, minimum=1)
+        check_int("hidden_size", hidden_size, minimum=1)
         if not isinstance(rng, np.random.Generator):
             raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
         if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale >= 0):
@@ -561,13 +562,11 @@ class RecurrentModel(ABC):
             )
         if not isinstance(rng, np.random.Generator):
             raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-        if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 0:
-            raise ValueError(f"length must be an integer ≥ 0, got {length!r}")
-        _check_temperature(temperature)
+        check_int("length", length, minimum=0)
+        check_positive_number("temperature", temperature)
         if prime is None:
             prime = vocab.chars[0]
-        if not prime:
-            raise ValueError("prime must hold at least 1 character, got ''")
+        check_text("prime", prime)
         x = vocab.encode(prime)[:, None]
         cache = self.forward(x)
         out = []
@@ -802,20 +801,6 @@ def _check_truncation(truncation: Any) -> int | None:
     if truncation < 1:
         raise ValueError(f"truncation must be ≥ 1 or None, got {truncation}")
     return int(truncation)
-
-
-def _check_positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be ≥ 1, got {value}")
-
-
-def _check_temperature(temperature: Any) -> None:
-    if not isinstance(temperature, (int, float, np.floating)) or isinstance(temperature, bool):
-        raise TypeError(f"temperature must be a number, got {type(temperature).__name__}")
-    if not (math.isfinite(temperature) and temperature > 0):
-        raise ValueError(f"temperature must be finite and > 0, got {temperature}")
 
 
 def _physical_memory() -> int:

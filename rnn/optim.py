@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from rnn.checks import check_positive_number
+
 __all__ = ["SGD", "AdaGrad", "Optimizer", "clip_elementwise", "clip_global_norm"]
 
 Array = NDArray[Any]
@@ -40,7 +42,7 @@ def clip_elementwise(grads: Mapping[str, Array], limit: float) -> dict[str, Arra
     >>> clip_elementwise({"b": np.array([-3.0, 0.5, 2.0])}, 1.0)["b"].tolist()
     [-1.0, 0.5, 1.0]
     """
-    _check_positive_finite("limit", limit)
+    check_positive_number("limit", limit)
     return {name: np.clip(g, -limit, limit) for name, g in grads.items()}
 
 
@@ -65,7 +67,7 @@ def clip_global_norm(grads: Mapping[str, Array], max_norm: float) -> dict[str, A
     >>> g["a"].round(12).tolist(), g["b"].round(12).tolist()
     ([0.6], [0.8])
     """
-    _check_positive_finite("max_norm", max_norm)
+    check_positive_number("max_norm", max_norm)
     norm = math.sqrt(sum(float(np.sum(g * g)) for g in grads.values()))
     factor = min(1.0, max_norm / norm) if norm > 0 else 1.0
     return {name: g * factor for name, g in grads.items()}
@@ -88,11 +90,11 @@ class Optimizer(ABC):
     def __init__(
         self, learning_rate: float, *, clip: float | None = None, clip_norm: float | None = None
     ) -> None:
-        _check_positive_finite("learning_rate", learning_rate)
+        check_positive_number("learning_rate", learning_rate)
         if clip is not None:
-            _check_positive_finite("clip", clip)
+            check_positive_number("clip", clip)
         if clip_norm is not None:
-            _check_positive_finite("clip_norm", clip_norm)
+            check_positive_number("clip_norm", clip_norm)
         self.learning_rate = float(learning_rate)
         self.clip = None if clip is None else float(clip)
         self.clip_norm = None if clip_norm is None else float(clip_norm)
@@ -217,7 +219,7 @@ class AdaGrad(Optimizer):
         eps: float = 1e-12,
     ) -> None:
         super().__init__(learning_rate, clip=clip, clip_norm=clip_norm)
-        _check_positive_finite("eps", eps)
+        check_positive_number("eps", eps)
         self.eps = float(eps)
         self.memory: dict[str, Array] = {}
 
@@ -241,10 +243,3 @@ class AdaGrad(Optimizer):
             if arr.dtype.kind != "f" or not np.all(np.isfinite(arr)) or np.any(arr < 0):
                 raise ValueError(f"AdaGrad memory {name} must be finite, real and ≥ 0")
         self.memory = {name: np.array(m, copy=True) for name, m in state.items()}
-
-
-def _check_positive_finite(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be finite and > 0, got {value}")

@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from rnn.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from rnn.checks import check_int, check_positive_number
 from rnn.data import Vocabulary
 from rnn.gru import GRU
 from rnn.lstm import LSTM
@@ -42,7 +43,7 @@ CELLS: dict[str, type[RecurrentModel]] = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    """Hyperparameters of a training run; the defaults are the main job's.
+    """Hyperparameters of a training run; the defaults are the default training run's.
 
     Parameters
     ----------
@@ -92,25 +93,12 @@ class TrainingConfig:
         if self.cell not in CELLS:
             raise ValueError(f"cell must be one of {sorted(CELLS)}, got {self.cell!r}")
         for name in ("hidden_size", "sequence_length", "epochs", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-            if value < 1:
-                raise ValueError(f"{name} must be ≥ 1, got {value}")
+            check_int(name, getattr(self, name), minimum=1)
         for name in ("sample_length", "seed"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-            if value < 0:
-                raise ValueError(f"{name} must be ≥ 0, got {value}")
+            check_int(name, getattr(self, name), minimum=0)
         for name in ("learning_rate", "temperature", "clip"):
-            value = getattr(self, name)
-            if value is None and name == "clip":
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be finite and > 0, got {value}")
+            if not (name == "clip" and self.clip is None):
+                check_positive_number(name, getattr(self, name))
         if not (isinstance(self.init_scale, (int, float)) and math.isfinite(self.init_scale)):
             raise ValueError(f"init_scale must be a finite number, got {self.init_scale!r}")
         if self.init_scale < 0:
@@ -175,7 +163,7 @@ class Trainer:
     text : str
         The training corpus.
     config : TrainingConfig, optional
-        Hyperparameters; the defaults are the main job's.
+        Hyperparameters; the defaults are the default training run's.
 
     Attributes
     ----------
@@ -371,12 +359,7 @@ class Trainer:
             If the loss or a parameter becomes NaN or infinite. The message names the
             epoch and the window; the checkpoint file keeps the last good epoch.
         """
-        if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int):
-            raise TypeError(
-                f"checkpoint_every must be an int, got {type(checkpoint_every).__name__}"
-            )
-        if checkpoint_every < 1:
-            raise ValueError(f"checkpoint_every must be ≥ 1, got {checkpoint_every}")
+        check_int("checkpoint_every", checkpoint_every, minimum=1)
         saved: int | None = None
         while self.epoch < self.config.epochs:
             try:

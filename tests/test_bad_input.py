@@ -153,8 +153,8 @@ def test_library_raises_the_documented_exception(
     assert _pattern(message).fullmatch(str(info.value)), (str(info.value), message)
 
 
-def test_the_page_covers_every_case_of_the_issue() -> None:
-    """The cases the issue lists each have a row; deleting one must fail this test."""
+def test_the_page_covers_every_documented_bad_input() -> None:
+    """Each known bad input has a row on the errors page; deleting one must fail this test."""
     cli = " / ".join(row[0] for row in CLI_ROWS)
     library = " / ".join(row[0] for row in LIBRARY_ROWS)
     for case in [

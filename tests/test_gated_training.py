@@ -28,8 +28,8 @@ def test_cli_trains_the_cell(cell: str, capsys: pytest.CaptureFixture[str]) -> N
 
 @pytest.mark.parametrize("cell", GATED)
 @pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.slow)])
-def test_main_job_trains_the_cell_to_a_loss_of_at_most_two(cell: str, seed: int) -> None:
-    """The issue's bar: ``python -m rnn train --cell lstm`` (or ``gru``) with the defaults.
+def test_default_training_trains_the_cell_to_a_loss_of_at_most_two(cell: str, seed: int) -> None:
+    """``python -m rnn train --cell lstm`` (or ``gru``) with the defaults ends at a loss ≤ 2.
 
     Sampling draws from the run's generator only after each epoch's updates, so turning it
     off (``sample_length=0``) leaves the losses unchanged and saves time.

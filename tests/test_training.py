@@ -1,4 +1,4 @@
-"""The trainer and the main job: the seed's log reproduced with the exact gradient."""
+"""The trainer and the default training run: the seed's log reproduced with the exact gradient."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from rnn.training import format_epoch, format_header
 
 @pytest.fixture(scope="module")
 def default_run() -> list[EpochResult]:
-    """The main job's epochs (default settings, default seed)."""
+    """The default training run's epochs (default settings, default seed)."""
     return list(Trainer(seed_corpus(), TrainingConfig()).train())
 
 
@@ -22,7 +22,7 @@ def test_header_prints_the_seeds_counts() -> None:
     )
 
 
-def test_main_job_reproduces_the_seeds_log_shape(default_run: list[EpochResult]) -> None:
+def test_default_training_reproduces_the_seeds_log_shape(default_run: list[EpochResult]) -> None:
     """Epoch 1 near T ln V (the seed: 35.25), falling, at most 2.0 by epoch 100 (seed: 1.51)."""
     losses = [r.loss for r in default_run]
     assert len(losses) == 100
@@ -33,7 +33,7 @@ def test_main_job_reproduces_the_seeds_log_shape(default_run: list[EpochResult])
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
-def test_main_job_trains_for_other_seeds(seed: int) -> None:
+def test_default_training_learns_for_other_seeds(seed: int) -> None:
     trainer = Trainer(seed_corpus(), TrainingConfig(seed=seed, sample_length=0))
     losses = [r.loss for r in trainer.train()]
     assert 25 <= losses[0] <= 55

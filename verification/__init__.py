@@ -2,8 +2,8 @@
 
 :mod:`verification.gradcheck` knows nothing of recurrent networks: it checks the claimed
 gradient of any scalar function of named float64 arrays. :mod:`verification.strategies`
-(imported on its own, since it needs Hypothesis) generates random models of every cell in
-``rnn.training.CELLS``.
+(imported on its own, since it needs Hypothesis: the ``strategies`` extra) generates random
+models of every cell in ``rnn.training.CELLS``.
 """
 
 from verification.gradcheck import (

@@ -431,7 +431,7 @@ def check_gradients(
     -----
     float32 is refused: with :math:`\varepsilon \approx 1.2 \times 10^{-7}` a central
     difference keeps about 2 significant digits, and a correct gradient then "fails" —
-    the most common false alarm in the issue trackers of other checkers.
+    the most common false alarm reported by users of other checkers.
 
     Examples
     --------

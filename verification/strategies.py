@@ -7,6 +7,9 @@ h0)`` for any cell class, using only the contract every cell shares (``param_sha
 ``random``, ``with_params``, ``initial_state``), so a new cell in ``rnn.training.CELLS``
 is covered without changes here.
 
+The module needs Hypothesis, which the ``strategies`` extra installs:
+``pip install "rnn-reference[strategies]"``.
+
 Every strategy is built with ``@composite`` and bounded draws, never with filters: no
 predicate rejects a draw. :data:`EDGE_CASES` lists the specs that tests pin with ``@example``.
 
@@ -27,8 +30,15 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
-from hypothesis import strategies as st
 from numpy.typing import NDArray
+
+try:
+    from hypothesis import strategies as st
+except ModuleNotFoundError as err:  # the package itself needs only numpy and scipy
+    raise ModuleNotFoundError(
+        'verification.strategies needs Hypothesis: pip install "rnn-reference[strategies]"',
+        name=err.name,
+    ) from err
 
 from rnn.data import Vocabulary
 from rnn.model import RNN, RecurrentModel, State

@@ -4,9 +4,10 @@
 
 - ``gradcheck_truncation1.txt``: what ``python -m rnn gradcheck --truncation 1`` prints, run
   in a subprocess on the installed package, and its exit status;
-- ``seed_gradient_training.png``: the per-epoch loss of the main job (exact gradient) and of
-  the same loop driven by the seed's gradient (``truncation=1``), and, for each window of
-  both runs, the cosine between the step AdaGrad took and the exact descent direction −∇L;
+- ``seed_gradient_training.png``: the per-epoch loss of the default training run (exact
+  gradient) and of the same loop driven by the seed's gradient (``truncation=1``), and,
+  for each window of both runs, the cosine between the step AdaGrad took and the exact
+  descent direction −∇L;
 - ``seed_gradient_training.txt``: the numbers the page quotes from that run.
 """
 
@@ -65,7 +66,7 @@ def _cosine(a: Any, b: Any) -> float:
 
 
 def instrumented_run(learning_rate: float, truncation: int | None) -> tuple[list[float], Any, Any]:
-    """Train the main job's loop with the given gradient; losses and cosines.
+    """Train the default training run's loop with the given gradient; losses and cosines.
 
     The loop is :meth:`rnn.Trainer.run_epoch` without the samples. Returns the loss of each
     epoch and, for each window, the cosine between the parameter change AdaGrad made (after
@@ -106,7 +107,7 @@ def main(outdir: Path) -> None:
     seed, seed_cos, seed_agreement = instrumented_run(seed_lr, 1)
     epochs = np.arange(1, len(exact) + 1)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    ax1.semilogy(epochs, exact, label=f"exact gradient, lr {main_lr} (main job)")
+    ax1.semilogy(epochs, exact, label=f"exact gradient, lr {main_lr} (default training run)")
     ax1.semilogy(epochs, seed, label=f"seed's gradient (truncation=1), lr {seed_lr}")
     ax1.set_xlabel("epoch")
     ax1.set_ylabel("mean window loss")

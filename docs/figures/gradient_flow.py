@@ -1,6 +1,6 @@
 r"""The measured case for the gates: how far back the gradient of one step's loss reaches.
 
-For each cell (RNN, LSTM, GRU), at initialisation and after the main job's training
+For each cell (RNN, LSTM, GRU), at initialisation and after the default training run
 (``TrainingConfig(cell=...)`` with every default, 100 epochs), ``main(outdir)`` takes
 windows of ``STEPS`` characters of the seed corpus, runs the model over each from a zero
 state, and computes the gradient of the loss of the *last* step alone, :math:`L^{(T)}`,
@@ -166,7 +166,7 @@ def write_table(path: Path, columns: dict[str, Any], losses: dict[str, float]) -
         "",
         f"Median of $\\lVert \\partial L^{{(T)}} / \\partial h^{{(t)}} \\rVert_2$ over "
         f"{WINDOWS} windows of T = {STEPS} characters of the seed corpus (columns *s*: the "
-        f"LSTM's cell state $s^{{(t)}}$). *trained*: after the main job's "
+        f"LSTM's cell state $s^{{(t)}}$). *trained*: after the default training run's "
         f"{config.epochs} epochs (H = {config.hidden_size}, windows of "
         f"{config.sequence_length}, AdaGrad at {config.learning_rate}); final mean window "
         f"losses {final}. Last row: the geometric mean factor by which the norm changes "

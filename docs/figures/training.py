@@ -1,4 +1,4 @@
-"""The training page's log and loss curve, from a run of the main job.
+"""The training page's log and loss curve, from the default training run.
 
 ``main(outdir)`` runs ``python -m rnn train`` (the README's command, all defaults) in a
 subprocess on the installed package and writes
@@ -26,7 +26,7 @@ from rnn import TrainingConfig
 EPOCH_LINE = re.compile(r"^Epoch : (\d+)/(\d+)  Loss : ([0-9.]+)$")
 
 
-def run_main_job() -> str:
+def run_default_training() -> str:
     """What ``python -m rnn train`` prints."""
     run = subprocess.run(
         [sys.executable, "-m", "rnn", "train"], capture_output=True, text=True, check=True
@@ -50,7 +50,7 @@ def excerpt(log: str, first: int = 3) -> str:
 
 def main(outdir: Path) -> None:
     """Write train_log.txt, train_log_excerpt.txt and loss_curve.png into ``outdir``."""
-    log = run_main_job()
+    log = run_default_training()
     (outdir / "train_log.txt").write_text(log, encoding="utf-8")
     (outdir / "train_log_excerpt.txt").write_text(excerpt(log), encoding="utf-8")
     losses = epoch_losses(log)

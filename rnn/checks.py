@@ -1,0 +1,104 @@
+"""The rules for values a user passes in, each written once.
+
+The library checks its arguments with these functions. The command line does not check the
+same values again: it lets the library raise and prints the message as its one line, so a
+rule and its wording live here only.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+__all__ = ["check_int", "check_positive_number", "check_text"]
+
+
+def check_int(name: str, value: Any, minimum: int) -> int:
+    """Return ``value`` as an int if it is an integer ≥ ``minimum``.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, as the message should show it.
+    value : object
+        What the user gave.
+    minimum : int
+        The smallest value allowed.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not an integer (``bool`` is refused too).
+    ValueError
+        If ``value`` < ``minimum``.
+
+    Examples
+    --------
+    >>> check_int("epochs", 0, minimum=1)
+    Traceback (most recent call last):
+    ...
+    ValueError: epochs must be ≥ 1, got 0
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be ≥ {minimum}, got {value}")
+    return int(value)
+
+
+def check_positive_number(name: str, value: Any) -> float:
+    """Return ``value`` as a float if it is a finite real number > 0.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, as the message should show it.
+    value : object
+        What the user gave.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a real number (``bool`` is refused too).
+    ValueError
+        If ``value`` is NaN, infinite or ≤ 0.
+
+    Examples
+    --------
+    >>> check_positive_number("temperature", -1.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: temperature must be finite and > 0, got -1.0
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be finite and > 0, got {value}")
+    return float(value)
+
+
+def check_text(name: str, value: Any) -> str:
+    """Return ``value`` if it is a string of at least one character.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a ``str``.
+    ValueError
+        If ``value`` is empty.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+    if not value:
+        raise ValueError(f"{name} must hold at least 1 character, got ''")
+    return value
