@@ -74,8 +74,9 @@ def read_corpus(path: str | None) -> str:
         raise UsageError(f"corpus file {path!r} is not UTF-8 text ({err.reason})") from None
     except OSError as err:
         raise UsageError(f"cannot read corpus file {path!r}: {err.strerror}") from None
-    except ValueError as err:  # a path with a NUL character
-        raise UsageError(f"cannot read corpus file {path!r}: {err}") from None
+    except ValueError:  # the only ValueError open() raises for a str path
+        reason = "a path cannot hold a NUL character"
+        raise UsageError(f"cannot read corpus file {path!r}: {reason}") from None
 
 
 def _number(text: str) -> float:
@@ -240,7 +241,7 @@ def _check_checkpoint_path(path: str, resume: bool) -> None:
     except FileNotFoundError:
         exists, is_dir = False, False
     except (OSError, ValueError) as err:
-        reason = err.strerror if isinstance(err, OSError) else str(err)
+        reason = err.strerror if isinstance(err, OSError) else "a path cannot hold a NUL character"
         raise UsageError(f"cannot use checkpoint path {path!r}: {reason}") from None
     if is_dir:
         raise UsageError(f"checkpoint {path!r} is a directory, not a file")

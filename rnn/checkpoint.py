@@ -328,7 +328,7 @@ def _read_archive(name: str) -> dict[str, Array]:
     except IsADirectoryError:
         raise CheckpointError(f"checkpoint {name!r} is a directory, not a file") from None
     except (OSError, ValueError) as err:
-        reason = err.strerror if isinstance(err, OSError) else str(err)
+        reason = err.strerror if isinstance(err, OSError) else "a path cannot hold a NUL character"
         raise CheckpointError(f"cannot read checkpoint {name!r}: {reason}") from None
     if not head:
         raise CheckpointError(f"checkpoint {name!r} is an empty file")

@@ -115,9 +115,9 @@ def test_a_checkpoint_name_the_system_refuses_is_reported_before_training(
     assert main(["train", "--checkpoint", "x" * 300 + ".npz"]) == 2
     assert _error(capsys).endswith(": File name too long")
     assert main(["train", "--checkpoint", "bad\0name.npz"]) == 2
-    assert "embedded null byte" in _error(capsys)
+    assert _error(capsys).endswith(": a path cannot hold a NUL character")
     assert main(["train", "--corpus", "bad\0name.txt"]) == 2
-    assert "embedded null byte" in _error(capsys)
+    assert _error(capsys).endswith(": a path cannot hold a NUL character")
     assert list(folder.iterdir()) == []
     (folder / "notes.txt").write_text("abc", encoding="utf-8")
     assert main(["train", "--corpus", "notes.txt/corpus.txt"]) == 2
