@@ -23,17 +23,24 @@ import sys
 
 import numpy as np
 
-from rnn.__main__ import main
+from rnn.__main__ import main as run
 
 HERE = pathlib.Path(__file__).parent
 
-WRITER = sys.argv[1] if len(sys.argv) > 1 else f"numpy-{np.__version__}"
 
-for cell in ("rnn", "lstm", "gru"):
-    path = HERE / f"checkpoint-{cell}-{WRITER}.npz"
-    options = ["--cell", cell, "--hidden-size", "6", "--epochs", "2", "--seed", "3"]
-    with contextlib.redirect_stdout(io.StringIO()):
-        code = main(["train", *options, "--sample-length", "5", "--checkpoint", str(path)])
-    if code != 0:
-        raise SystemExit(f"training {cell} failed with exit code {code}")
-    print(path.name, path.stat().st_size, "bytes")
+def main() -> None:
+    """Write one fixture per cell, named after the writer (the first argument, if any)."""
+    writer = sys.argv[1] if len(sys.argv) > 1 else f"numpy-{np.__version__}"
+    for cell in ("rnn", "lstm", "gru"):
+        path = HERE / f"checkpoint-{cell}-{writer}.npz"
+        options = ["--cell", cell, "--hidden-size", "6", "--epochs", "2", "--seed", "3"]
+        argv = ["train", *options, "--sample-length", "5", "--checkpoint", str(path)]
+        with contextlib.redirect_stdout(io.StringIO()):
+            code = run(argv)
+        if code != 0:
+            raise SystemExit(f"training {cell} failed with exit code {code}")
+        print(path.name, path.stat().st_size, "bytes")
+
+
+if __name__ == "__main__":  # pytest --doctest-modules imports this file: write nothing then
+    main()
