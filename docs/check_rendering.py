@@ -25,6 +25,10 @@ it needs no browser. Each page fails on:
 
 ``substitution``
     Text holding ``{{ name }}``: a MyST substitution that was not expanded.
+``equation``
+    A display equation with a ``\\tag`` inside the ``split`` environment Sphinx wraps
+    around any equation with a line break ``\\\\``: MathJax shows an error in its place.
+    Equations of several lines go in ``aligned`` inside ``equation*``, or in ``align*``.
 
 Prints one line per defect and exits with status 1 if there is any, 0 otherwise; 2 on a
 usage error.
@@ -273,22 +277,42 @@ def check_overflow(page: str, content: Tag, cascade: Cascade) -> list[Defect]:
         if element.name == "pre" and cascade.value(element, "white-space") in WRAPS:
             continue
         box: Tag | None = element
-        verdict = "spills over the content column"
+        verdict = "has no box of its own that scrolls sideways: it spills over"
         while box is not None and box is not content:
             overflow = cascade.value(box, "overflow-x")
             if overflow in SCROLLS:
                 verdict = ""
                 break
             if overflow in CUTS:
-                verdict = f"is cut off by overflow-x: {overflow} on <{_describe(box)}>"
+                verdict = (
+                    f"is clipped by overflow-x: {overflow} on <{_describe(box)}>: it is cut off"
+                )
                 break
             box = box.parent
         if verdict:
             text = " ".join(element.get_text().split())[:50]
             kind = {"pre": "code block", "div": "equation", "table": "table"}[element.name]
             defects.append(
-                Defect(page, "overflow", f"{kind} {text!r}, if wider than the column, {verdict}")
+                Defect(
+                    page,
+                    "overflow",
+                    f"{kind} {text!r} {verdict} where it is wider than the content column",
+                )
             )
+    return defects
+
+
+def check_equations(page: str, content: Tag) -> list[Defect]:
+    """No equation numbers itself with ``\\tag`` inside a ``split`` environment."""
+    defects = []
+    for math in content.select("div.math"):
+        tex = math.get_text()
+        for split in re.findall(r"\\begin\{split\}.*?\\end\{split\}", tex, flags=re.S):
+            if "\\tag" in split:
+                text = " ".join(split.split())[:60]
+                defects.append(
+                    Defect(page, "equation", f"\\tag inside a split environment: {text!r}")
+                )
     return defects
 
 
@@ -386,9 +410,22 @@ def _stylesheets(soup: BeautifulSoup, html_path: Path) -> list[str]:
     return sheets
 
 
+SPHINX_PAGES = {"genindex.html", "py-modindex.html", "search.html"}
+"""Pages Sphinx writes itself, with its own tables and icons: not checked."""
+
+
+def _pages(build_dir: Path) -> list[Path]:
+    """The site's pages: every ``*.html`` but Sphinx's own and the static files."""
+    return sorted(
+        path
+        for path in build_dir.rglob("*.html")
+        if "_static" not in path.parts and path.name not in SPHINX_PAGES
+    )
+
+
 def check_site(build_dir: Path, width: float = 1200.0) -> list[Defect]:
-    """Every defect on every ``*.html`` page under ``build_dir``."""
-    paths = sorted(p for p in build_dir.rglob("*.html") if "_static" not in p.parts)
+    """Every defect on every page under ``build_dir`` (Sphinx's index pages aside)."""
+    paths = _pages(build_dir)
     soups = {
         path: BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser") for path in paths
     }
@@ -405,6 +442,7 @@ def check_site(build_dir: Path, width: float = 1200.0) -> list[Defect]:
         defects += check_overflow(page, content, cascades[sheets])
         defects += check_constants(page, content, constants)
         defects += check_substitutions(page, content)
+        defects += check_equations(page, content)
     return defects
 
 
@@ -420,8 +458,7 @@ def main(argv: list[str] | None = None) -> int:
     defects = check_site(args.build_dir, args.width)
     for defect in defects:
         print(defect)
-    pages = sum(1 for p in args.build_dir.rglob("*.html") if "_static" not in p.parts)
-    print(f"check_rendering: {pages} pages, {len(defects)} defects", file=sys.stderr)
+    print(f"check_rendering: {len(_pages(args.build_dir))} pages, {len(defects)} defects")
     return 1 if defects else 0
 
 

@@ -215,3 +215,12 @@ def test_the_examples_in_the_checks_docstrings_hold() -> None:
     results = doctest.testmod(check)
     assert results.attempted >= 4
     assert results.failed == 0
+
+
+def test_an_equation_numbered_inside_a_split_environment_is_a_defect(tmp_path: Path) -> None:
+    """Sphinx wraps an equation with a line break in split, where MathJax rejects a tag."""
+    good = r"\[\nabla_W L = \sum_t \delta^{(t)} {h^{(t-1)}}^\top \tag{12}\]"
+    split = r"\[\begin{split}a &= b \\ c &= d \tag{15}\end{split}\]"
+    body = GOOD_BODY.replace(good, split)
+    assert body != GOOD_BODY
+    assert _rules(_site(tmp_path, body)) == ["equation"]
