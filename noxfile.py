@@ -112,7 +112,8 @@ def crosscheck(session: nox.Session) -> None:
 
 @nox.session
 def docs(session: nox.Session) -> None:
-    """Build the documentation offline, warnings as errors, into docs/_build/html."""
+    """Build the documentation offline, warnings as errors, into docs/_build/html; then
+    check the built pages for rendering defects (docs/check_rendering.py)."""
     session.install(".[docs]")
     session.run(
         "sphinx-build",
@@ -125,6 +126,7 @@ def docs(session: nox.Session) -> None:
         "docs/_build/html",
         *session.posargs,
     )
+    session.run("python", "docs/check_rendering.py", "docs/_build/html")
 
 
 @nox.session

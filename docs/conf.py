@@ -4,12 +4,20 @@ Every module in ``docs/figures/`` exposes ``main(outdir: pathlib.Path) -> None``
 runs all of them on the installed package, with matplotlib's Agg backend, writing into
 ``docs/_generated/`` (not under version control); the pages include what they wrote. No
 number or figure on the site is typed in by hand.
+
+Numbers inside prose are MyST substitutions, ``{{ name }}``: the constants of the code
+(``CONSTANTS`` below, read from the installed package) and the figures' measurements (the
+``*.substitutions.json`` files a figure module may write). Substitutions also work inside a
+figure's ``alt`` option, where MyST itself does not expand them. ``docs/check_rendering.py``
+then checks the built pages, after ``nox -s docs`` builds them.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -22,10 +30,12 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import matplotlib
 import yaml  # a dependency of myst-parser
+from docutils import nodes
 
 matplotlib.use("Agg")
 
 import rnn
+from verification import gradcheck
 
 HERE = Path(__file__).resolve().parent
 GENERATED = HERE / "_generated"
@@ -50,7 +60,7 @@ source_suffix = {".md": "markdown"}
 exclude_patterns = ["_build", "_generated", "figures", "Thumbs.db", ".DS_Store"]
 root_doc = "index"
 
-myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist", "substitution"]
 myst_heading_anchors = 3
 
 # The numpydoc docstrings already state every type; annotations such as NDArray[Any] would
@@ -129,10 +139,47 @@ def _write_citation() -> None:
         )
 
 
+CONSTANTS = {
+    "DEFAULT_MIN_ORDER": gradcheck.DEFAULT_MIN_ORDER,
+}
+"""Constants of the code that the prose quotes, as ``{{ DEFAULT_MIN_ORDER }}``."""
+
+
+def _substitutions() -> dict[str, str]:
+    """The code's constants and every ``_generated/*.substitutions.json``, as page text."""
+    values = {name: str(value) for name, value in CONSTANTS.items()}
+    for path in sorted(GENERATED.glob("*.substitutions.json")):
+        for name, text in json.loads(path.read_text(encoding="utf-8")).items():
+            if name in values:
+                raise ValueError(f"substitution {name!r} is defined twice (again in {path.name})")
+            values[name] = str(text)
+    return values
+
+
 _run_figure_modules()
 _write_citation()
+myst_substitutions = _substitutions()
+_SUBSTITUTION = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+
+
+def _substitute_in_alt_texts(app: Any, doctree: Any) -> None:
+    """Expand ``{{ name }}`` in image alt texts, which MyST leaves as written."""
+
+    def value(match: re.Match[str]) -> str:
+        if match[1] not in myst_substitutions:
+            raise ValueError(
+                f"alt text {image['alt']!r} uses {{{{ {match[1]} }}}}, which is not one of "
+                f"the substitutions {sorted(myst_substitutions)}"
+            )
+        return myst_substitutions[match[1]]
+
+    for image in doctree.findall(nodes.image):
+        if "alt" in image:
+            image["alt"] = _SUBSTITUTION.sub(value, image["alt"])
 
 
 def setup(app: Any) -> None:
-    """Serve MathJax's SVG output, which needs no font files (pages also open from file://)."""
+    """Serve MathJax's SVG output, which needs no font files (pages also open from file://);
+    expand substitutions in alt texts."""
     app.config.mathjax_path = "mathjax/tex-svg.js"
+    app.connect("doctree-read", _substitute_in_alt_texts)

@@ -7,6 +7,8 @@
 - ``taylor.png``: the Taylor remainder against h for the exact gradient and for the seed's
   (``truncation=1``), with the fitted log-log slopes in the legend;
 - ``taylor_slopes.txt``: those two slopes, for the page's text;
+- ``gradient_checking.substitutions.json``: the numbers the figures' alt texts quote (the
+  best central step, the complex step's floor, the two fitted slopes);
 - ``methods_table.md``: every method of :func:`verification.check_gradients` run on the
   exact gradient and on the seed's, with its verdict, worst error and cost in loss
   evaluations.
@@ -17,6 +19,7 @@ through ``with_params``, ``loss_and_gradients`` and the verification package's c
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -124,7 +127,8 @@ def methods_table() -> str:
 
 
 def main(outdir: Path) -> None:
-    """Write step_size.png, taylor.png, taylor_slopes.txt and methods_table.md."""
+    """Write step_size.png, taylor.png, taylor_slopes.txt, methods_table.md and the
+    numbers the alt texts quote."""
     steps = np.logspace(-1, -16, 31)
     central, complex_step = step_size_errors(steps)
     best = int(np.argmin(central))
@@ -148,6 +152,10 @@ def main(outdir: Path) -> None:
     fig.tight_layout()
     fig.savefig(outdir / "step_size.png", dpi=120)
     plt.close(fig)
+    numbers = {
+        "step_size_best_central": f"{steps[best]:.0e}",
+        "step_size_complex_floor": f"{complex_step[steps <= 1e-8].max():.0e}",
+    }
 
     steps = np.logspace(-1, -4, 13)
     exact = taylor_remainders(steps, None)
@@ -170,3 +178,8 @@ def main(outdir: Path) -> None:
         encoding="utf-8",
     )
     (outdir / "methods_table.md").write_text(methods_table(), encoding="utf-8")
+    numbers["taylor_slope_exact"] = f"{slope_exact:.2f}"
+    numbers["taylor_slope_seed"] = f"{slope_seed:.2f}"
+    (outdir / "gradient_checking.substitutions.json").write_text(
+        json.dumps(numbers, indent=2) + "\n", encoding="utf-8"
+    )

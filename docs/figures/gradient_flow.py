@@ -153,6 +153,9 @@ def write_table(path: Path, columns: dict[str, Any], losses: dict[str, float]) -
     """A Markdown table at ``TABLE_DISTANCES``, and the training losses."""
     names = list(columns)
     lines = [
+        ":::{table}",
+        ":class: numeric",  # numbers do not break across lines (docs/_static/custom.css)
+        "",
         "| T − t | " + " | ".join(names) + " |",
         "|---:|" + "---:|" * len(names),
     ]
@@ -160,6 +163,7 @@ def write_table(path: Path, columns: dict[str, Any], losses: dict[str, float]) -
         lines.append(f"| {d} | " + " | ".join(f"{columns[n][d - 1]:.1e}" for n in names) + " |")
     rates = " | ".join(f"{factor_per_step(columns[n]):.2f}" for n in names)
     lines.append(f"| factor per step, {FIT_FROM}..{STEPS} | {rates} |")
+    lines.append(":::")
     final = ", ".join(f"{CELL_NAMES[c]} {loss:.2f}" for c, loss in losses.items())
     config = TrainingConfig()
     lines += [
@@ -177,26 +181,31 @@ def write_table(path: Path, columns: dict[str, Any], losses: dict[str, float]) -
 
 
 def plot(path: Path, profiles: dict[str, dict[str, Any]]) -> None:
-    """Two panels, initialisation and trained, with a log scale for the norm."""
+    """Two panels, initialisation and trained, with a log scale for the norm.
+
+    The page shows the figure at the content column's width, about 7.5 in at 96 dpi, so at
+    that size 12 pt text reads as 12 pt.
+    """
     distance = np.arange(1, STEPS + 1)
     colors = {"rnn": "tab:red", "lstm": "tab:blue", "gru": "tab:green"}
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))  # own scales: the ranges differ by 1e40
-    for ax, stage, title in zip(
-        axes, ("init", "trained"), ("at initialisation", "trained"), strict=True
-    ):
-        for cell, name in CELL_NAMES.items():
-            p = profiles[f"{cell} {stage}"]
-            ax.semilogy(distance, p["h"], "-", color=colors[cell], label=f"{name}: h(t)")
-            if "s" in p:
-                ax.semilogy(distance, p["s"], "--", color=colors[cell], label=f"{name}: s(t)")
-        ax.set_title(title)
-        ax.set_xlabel("distance T − t (steps)")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.set_ylabel("median ‖∂L(T)/∂h(t)‖₂")
-    axes[0].legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with plt.rc_context({"font.size": 12, "legend.fontsize": 11}):
+        fig, axes = plt.subplots(1, 2, figsize=(7.5, 3.6))  # own scales: ranges differ by 1e40
+        for ax, stage, title in zip(
+            axes, ("init", "trained"), ("at initialisation", "trained"), strict=True
+        ):
+            for cell, name in CELL_NAMES.items():
+                p = profiles[f"{cell} {stage}"]
+                ax.semilogy(distance, p["h"], "-", color=colors[cell], label=f"{name}: h(t)")
+                if "s" in p:
+                    ax.semilogy(distance, p["s"], "--", color=colors[cell], label=f"{name}: s(t)")
+            ax.set_title(title)
+            ax.set_xlabel("distance T − t (steps)")
+            ax.grid(True, which="both", alpha=0.3)
+            ax.set_ylabel("median ‖∂L(T)/∂h(t)‖₂")
+        axes[0].legend()
+        fig.tight_layout()
+        fig.savefig(path, dpi=192)  # twice the page's resolution: sharp on dense screens
+        plt.close(fig)
 
 
 def main(outdir: Path) -> None:
