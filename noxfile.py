@@ -21,8 +21,12 @@ def _group(name: str) -> list[str]:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the test suite and the doctests against the installed package; coverage ≥ 95%."""
-    session.install(".", *_group("test"))
+    """Run the test suite and the doctests against the installed package; coverage ≥ 95%.
+
+    The package is installed with its ``plot`` and ``progress`` extras, which the tests of
+    ``python -m rnn plot`` and of the progress bar use (and replace, to test without them).
+    """
+    session.install(".[plot,progress]", *_group("test"))
     session.run(
         "pytest",
         "--doctest-modules",
@@ -140,7 +144,8 @@ def demo(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Run every ``benchmarks/bench_*.py`` in turn (or the scripts named after ``--``).
 
-    The benchmarks limit BLAS to one thread themselves; PyTorch is the pinned CPU build.
+    The benchmarks set their BLAS threads themselves (one, except bench_shakespeare.py,
+    which gives both sides the machine's cores); PyTorch is the pinned CPU build.
     """
     session.install(".", "threadpoolctl", TORCH)
     scripts = session.posargs or sorted(

@@ -1,4 +1,4 @@
-"""Command-line interface: ``python -m rnn {train,sample,gradcheck}``.
+"""Command-line interface: ``python -m rnn {train,sample,gradcheck,plot}``.
 
 Errors in what the user gave (a bad value, a missing file, a broken checkpoint) are
 reported as one line on standard error with exit status 2, never as a traceback. Each
@@ -14,22 +14,27 @@ import contextlib
 import os
 import stat
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, BinaryIO, NoReturn
 
 import numpy as np
 
-from rnn.checks import check_int, check_positive_number, check_text
-from rnn.data import Vocabulary, seed_corpus
+from rnn.checkpoint import atomic_write
+from rnn.checks import check_int, check_non_negative_number, check_text
+from rnn.data import CORPORA, Vocabulary, corpus
 from rnn.model import RecurrentModel
+from rnn.optim import OPTIMIZERS
 from rnn.training import (
     CELLS,
+    EpochResult,
+    Evaluation,
     Trainer,
     TrainingConfig,
     TrainingDiverged,
     format_epoch,
+    format_evaluation,
     format_header,
 )
 
@@ -60,9 +65,13 @@ def _user_input() -> Iterator[None]:
 
 
 def read_corpus(path: str | None) -> str:
-    """The text of ``path`` (UTF-8), or the embedded seed corpus when ``path`` is None."""
-    if path is None:
-        return seed_corpus()
+    """The text of ``path`` (UTF-8); a name of :data:`rnn.data.CORPORA` (``seed``,
+    ``shakespeare``) or None is a corpus that ships with the package.
+
+    A file whose name is one of those names is read as ``./NAME``.
+    """
+    if path is None or path in CORPORA:
+        return corpus(path or "seed")
     file = Path(path)
     if file.is_dir():
         raise UsageError(f"corpus {path!r} is a directory, not a text file")
@@ -86,10 +95,23 @@ def _number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows every option's default, except for options whose default is "not given"."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None or action.default is False:
+            return action.help or ""
+        return super()._get_help_string(action) or ""
+
+
 def _add_training_options(parser: argparse.ArgumentParser) -> None:
     d = TrainingConfig()
     parser.add_argument(
-        "--corpus", metavar="PATH", help="UTF-8 text to train on (default: the seed's text)"
+        "--corpus",
+        metavar="NAME|PATH",
+        default="seed",
+        help=f"a corpus that ships with the package ({', '.join(CORPORA)}) or a UTF-8 text "
+        "file (write ./NAME for a file with one of those names)",
     )
     parser.add_argument("--cell", choices=sorted(CELLS), default=d.cell, help="the cell type")
     parser.add_argument("--hidden-size", type=int, default=d.hidden_size, help="H, hidden units")
@@ -98,18 +120,53 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--epochs", type=int, default=d.epochs, help="passes over the corpus")
     parser.add_argument(
-        "--learning-rate", type=_number, default=d.learning_rate, help="AdaGrad step size"
+        "--optimizer", default=d.optimizer, help=f"one of {', '.join(sorted(OPTIMIZERS))}"
+    )
+    parser.add_argument(
+        "--learning-rate",
+        type=_number,
+        default=d.learning_rate,
+        help="the optimizer's step size",
+    )
+    parser.add_argument("--beta1", type=_number, default=d.beta1, help="Adam's β₁")
+    parser.add_argument("--beta2", type=_number, default=d.beta2, help="Adam's β₂")
+    parser.add_argument("--alpha", type=_number, default=d.alpha, help="RMSprop's decay rate α")
+    parser.add_argument(
+        "--eps",
+        type=_number,
+        help="the optimizer's ε (default: 1e-12 for adagrad, 1e-8 for adam and rmsprop)",
     )
     parser.add_argument("--batch-size", type=int, default=d.batch_size, help="B parallel streams")
+    parser.add_argument("--clip", type=_number, default=d.clip, help="gradient clipping bound")
     parser.add_argument(
-        "--clip", type=_number, default=d.clip, help="elementwise gradient clipping bound"
+        "--clip-mode",
+        choices=("value", "norm"),
+        default=d.clip_mode,
+        help="clip every gradient entry to ±CLIP, or rescale all gradients to a global "
+        "L2 norm ≤ CLIP",
+    )
+    parser.add_argument(
+        "--val-fraction",
+        type=_number,
+        default=d.val_fraction,
+        help="the last fraction of the corpus, held out for validation",
+    )
+    parser.add_argument(
+        "--eval-every",
+        type=int,
+        metavar="N",
+        default=d.eval_every,
+        help="updates between evaluations (with --val-fraction or --metrics)",
     )
     parser.add_argument("--seed", type=int, default=d.seed, help="seed of the random generator")
     parser.add_argument(
         "--sample-length", type=int, default=d.sample_length, help="characters sampled per epoch"
     )
     parser.add_argument(
-        "--temperature", type=_number, default=d.temperature, help="sampling temperature"
+        "--temperature",
+        type=_number,
+        default=d.temperature,
+        help="sampling temperature; 0 is greedy",
     )
     parser.add_argument(
         "--dtype", choices=("float64", "float32"), default=d.dtype, help="training precision"
@@ -121,11 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m rnn",
         description="A gradient-verified character-level recurrent network.",
+        formatter_class=_HelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    commands.required = True
     train = commands.add_parser(
         "train",
+        formatter_class=_HelpFormatter,
         help="train on a corpus and print the loss and a sample after every epoch",
         description="Train on a corpus (default: the seed's Hungarian text) and print, after "
         "every epoch, the mean window loss and a sample, in the seed's format.",
@@ -149,22 +207,65 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue the run saved in --checkpoint; give the options of the run that "
         "wrote it (only --epochs may change)",
     )
+    train.add_argument(
+        "--time-limit",
+        metavar="SECONDS",
+        type=_number,
+        help="stop at the first update after this many seconds, saving --checkpoint",
+    )
+    train.add_argument(
+        "--metrics",
+        metavar="PATH",
+        help="write one CSV row per evaluation (update, epoch, elapsed_s, chars, train_loss, "
+        "val_loss, val_bpc); appended to on --resume",
+    )
+    train.add_argument(
+        "--best-checkpoint",
+        metavar="PATH",
+        help="save the run here whenever the validation loss is the lowest so far",
+    )
     sample = commands.add_parser(
         "sample",
+        formatter_class=_HelpFormatter,
         help="print text sampled from a trained model",
         description="Load a checkpoint written by 'train --checkpoint' and print the priming "
         "string followed by the characters the model generates after it.",
     )
     sample.add_argument("--checkpoint", metavar="PATH", required=True, help="the .npz file")
-    sample.add_argument(
+    priming = sample.add_mutually_exclusive_group()
+    priming.add_argument(
         "--prime",
         metavar="STR",
         help="priming text in the model's vocabulary (default: the corpus's first character)",
     )
+    priming.add_argument(
+        "--prime-file", metavar="PATH", help="read the priming text from this UTF-8 file"
+    )
     sample.add_argument("--length", type=int, default=250, help="characters to generate")
-    sample.add_argument("--temperature", type=_number, default=1.0, help="sampling temperature")
+    sample.add_argument(
+        "--temperature",
+        type=_number,
+        default=1.0,
+        help="sampling temperature; 0 is greedy (always the most probable character)",
+    )
     sample.add_argument("--seed", type=int, default=0, help="seed of the random generator")
+    sample.add_argument(
+        "--output", metavar="PATH", help="write the text to this file instead of printing it"
+    )
     _add_gradcheck_command(commands)
+    plot = commands.add_parser(
+        "plot",
+        formatter_class=_HelpFormatter,
+        help="draw the loss curves of a metrics file (needs the plot extra)",
+        description="Draw the training and validation loss of metrics files written by "
+        "'train --metrics', against the characters seen and against time, into an image.",
+    )
+    plot.add_argument(
+        "metrics", metavar="METRICS.csv", nargs="+", help="metrics files, drawn together"
+    )
+    plot.add_argument(
+        "--output", metavar="PATH", default="curve.png", help="the image (.png, .svg, .pdf)"
+    )
     return parser
 
 
@@ -181,6 +282,14 @@ def _config(args: argparse.Namespace) -> TrainingConfig:
         sample_length=args.sample_length,
         temperature=args.temperature,
         dtype=args.dtype,
+        optimizer=args.optimizer,
+        clip_mode=args.clip_mode,
+        beta1=args.beta1,
+        beta2=args.beta2,
+        alpha=args.alpha,
+        eps=args.eps,
+        val_fraction=args.val_fraction,
+        eval_every=args.eval_every,
     )
 
 
@@ -189,9 +298,10 @@ class _TrainingRun:
     """A checked ``train`` command, ready to run."""
 
     trainer: Trainer
-    checkpoint: str | None
-    checkpoint_every: int
+    run: Iterator[EpochResult | Evaluation]
     resumed: bool
+    time_limit: float | None
+    bar: Any  # a tqdm progress bar, or None
 
 
 def _prepare_training(args: argparse.Namespace) -> _TrainingRun:
@@ -205,15 +315,37 @@ def _prepare_training(args: argparse.Namespace) -> _TrainingRun:
             raise UsageError("--resume needs --checkpoint PATH")
         if args.checkpoint_every is not None:
             raise UsageError("--checkpoint-every needs --checkpoint PATH")
-        with _user_input():
-            return _TrainingRun(Trainer(text, config), None, 1, resumed=False)
     every = 1 if args.checkpoint_every is None else args.checkpoint_every
     with _user_input():
         check_int("checkpoint_every", every, minimum=1)
-    _check_checkpoint_path(path, args.resume)
+    if path is not None:
+        _check_output_path(path, "checkpoint", args.resume, must_exist=args.resume)
+    if args.best_checkpoint is not None:
+        _check_output_path(args.best_checkpoint, "best checkpoint", args.resume)
+    if args.metrics is not None:
+        _check_output_path(args.metrics, "metrics file", args.resume)
     if not args.resume:
         with _user_input():
-            return _TrainingRun(Trainer(text, config), path, every, resumed=False)
+            trainer = Trainer(text, config)
+    else:
+        trainer = _resumed_trainer(path, config, text, args)
+    bar = _progress_bar(trainer)
+    with _user_input():
+        run = trainer.train(
+            path,
+            every,
+            time_limit=args.time_limit,
+            metrics=args.metrics,
+            best_checkpoint=args.best_checkpoint,
+            on_update=None if bar is None else _advance(bar),
+        )
+    return _TrainingRun(trainer, run, args.resume, args.time_limit, bar)
+
+
+def _resumed_trainer(
+    path: str, config: TrainingConfig, text: str, args: argparse.Namespace
+) -> Trainer:
+    """The trainer saved in ``path``, checked against the command's options and corpus."""
     with _user_input():
         trainer = Trainer.load(path, cell=config.cell)
     for field in fields(TrainingConfig):
@@ -231,40 +363,93 @@ def _prepare_training(args: argparse.Namespace) -> _TrainingRun:
             f"checkpoint {path!r} has completed"
         )
     trainer.config = replace(trainer.config, epochs=config.epochs)
-    return _TrainingRun(trainer, path, every, resumed=True)
+    return trainer
 
 
-def _check_checkpoint_path(path: str, resume: bool) -> None:
-    """Check that ``path`` can be written (and, to resume, exists) without writing."""
+def _check_output_path(path: str, what: str, resume: bool, must_exist: bool = False) -> None:
+    """Check that ``path`` can be written (and, to resume, exists) without writing.
+
+    A new run refuses to replace an existing file; a resumed run continues its files.
+    """
     try:
         exists, is_dir = True, stat.S_ISDIR(os.stat(path).st_mode)
     except FileNotFoundError:
         exists, is_dir = False, False
     except (OSError, ValueError) as err:
         reason = err.strerror if isinstance(err, OSError) else "a path cannot hold a NUL character"
-        raise UsageError(f"cannot use checkpoint path {path!r}: {reason}") from None
+        raise UsageError(f"cannot use {what} path {path!r}: {reason}") from None
     if is_dir:
-        raise UsageError(f"checkpoint {path!r} is a directory, not a file")
+        raise UsageError(f"{what} {path!r} is a directory, not a file")
     folder = os.path.dirname(path) or "."
     if not os.path.isdir(folder):
-        raise UsageError(f"the folder of checkpoint {path!r} does not exist")
+        raise UsageError(f"the folder of {what} {path!r} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise UsageError(f"cannot write checkpoint {path!r}: its folder is not writable")
+        raise UsageError(f"cannot write {what} {path!r}: its folder is not writable")
     if exists and not resume:
         raise UsageError(
-            f"checkpoint {path!r} already exists; add --resume to continue it, "
-            f"or choose another path"
+            f"{what} {path!r} already exists; add --resume to continue it, or choose another path"
         )
-    if resume and not exists:
-        raise UsageError(f"checkpoint {path!r} does not exist, so there is nothing to resume")
+    if must_exist and not exists:
+        raise UsageError(f"{what} {path!r} does not exist, so there is nothing to resume")
 
 
-def _run_training(run: _TrainingRun) -> int:
-    """Train, printing the log (the header only for a new run) and saving checkpoints."""
-    if not run.resumed:
-        print(format_header(run.trainer.text), flush=True)
-    for result in run.trainer.train(run.checkpoint, run.checkpoint_every):
-        print(format_epoch(result), flush=True)
+def _progress_bar(trainer: Trainer) -> Any:
+    """A tqdm progress bar over the run's updates when tqdm is installed (the ``progress``
+    extra) and standard error is a terminal; None otherwise, so pipes and logs get none."""
+    if not sys.stderr.isatty():
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    cfg = trainer.config
+    return tqdm(
+        total=cfg.epochs * trainer.windows_per_epoch * cfg.batch_size * cfg.sequence_length,
+        initial=trainer.updates * cfg.batch_size * cfg.sequence_length,
+        unit="char",
+        unit_scale=True,  # the rate reads in characters/s, the ETA is the run's
+        dynamic_ncols=True,
+        leave=False,
+    )
+
+
+def _advance(bar: Any) -> Callable[[Trainer, float], None]:
+    """The trainer's ``on_update``: advance ``bar`` by one update and show the loss."""
+
+    def update(trainer: Trainer, loss: float) -> None:
+        cfg = trainer.config
+        bar.set_postfix_str(
+            f"epoch {trainer.epoch + 1}/{cfg.epochs}, update {trainer.updates}, "
+            f"loss/char {loss / cfg.sequence_length:.3f}",
+            refresh=False,
+        )
+        bar.update(cfg.batch_size * cfg.sequence_length)
+
+    return update
+
+
+def _run_training(job: _TrainingRun) -> int:
+    """Train, printing the log (the header only for a new run); the trainer saves the
+    checkpoints, the metrics and the best checkpoint."""
+    trainer = job.trainer
+    if not job.resumed:
+        print(format_header(trainer.text), flush=True)
+    write = print if job.bar is None else job.bar.write  # a line above the bar
+    for result in job.run:
+        line = (
+            format_epoch(result) if isinstance(result, EpochResult) else format_evaluation(result)
+        )
+        write(line, file=sys.stdout)
+        sys.stdout.flush()
+    if job.bar is not None:
+        job.bar.close()
+    if trainer.epoch < trainer.config.epochs:
+        print(
+            f"Stopped at the time limit of {job.time_limit:g} s after update "
+            f"{trainer.updates} (epoch {trainer.updates / trainer.windows_per_epoch:.2f}); "
+            f"add --resume to continue",
+            flush=True,
+        )
     return 0
 
 
@@ -282,27 +467,61 @@ class _Sampling:
     length: int
     temperature: float
     seed: int
+    output: str | None
 
 
 def _prepare_sampling(args: argparse.Namespace) -> _Sampling:
     """Check every input of ``sample`` and load its model; writes nothing."""
     with _user_input():  # the library's own rules, checked before the file is read
         check_int("length", args.length, minimum=0)
-        check_positive_number("temperature", args.temperature)
+        check_non_negative_number("temperature", args.temperature)  # 0 is greedy
         check_int("seed", args.seed, minimum=0)
         if args.prime is not None:
             check_text("prime", args.prime)
+    prime = args.prime
+    if args.prime_file is not None:
+        prime = _read_text(args.prime_file, "priming file")
+        if not prime:
+            raise UsageError(f"priming file {args.prime_file!r} is empty")
+    if args.output is not None:
+        _check_output_path(args.output, "output file", resume=True)
+    with _user_input():
         trainer = Trainer.load(args.checkpoint)
-        prime = trainer.text[0] if args.prime is None else args.prime
+        prime = trainer.text[0] if prime is None else prime
         trainer.vocab.encode(prime)
-    return _Sampling(trainer.model, trainer.vocab, prime, args.length, args.temperature, args.seed)
+    return _Sampling(
+        trainer.model, trainer.vocab, prime, args.length, args.temperature, args.seed, args.output
+    )
+
+
+def _read_text(path: str, what: str) -> str:
+    """The UTF-8 text of a file the user named; a UsageError says why it cannot be read."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"{what} {path!r} does not exist") from None
+    except IsADirectoryError:
+        raise UsageError(f"{what} {path!r} is a directory, not a text file") from None
+    except UnicodeDecodeError as err:
+        raise UsageError(f"{what} {path!r} is not UTF-8 text ({err.reason})") from None
+    except (OSError, ValueError) as err:
+        reason = err.strerror if isinstance(err, OSError) else str(err)
+        raise UsageError(f"cannot read {what} {path!r}: {reason}") from None
 
 
 def _run_sampling(job: _Sampling) -> int:
-    """Print the priming string and the generated text."""
+    """Print the priming string and the generated text, or write them to the output file."""
     rng = np.random.default_rng(job.seed)
-    text = job.model.sample(job.vocab, rng, job.prime, job.length, job.temperature)
-    print(job.prime + text, flush=True)
+    text = job.prime + job.model.sample(job.vocab, rng, job.prime, job.length, job.temperature)
+    if job.output is None:
+        print(text, flush=True)
+    else:
+        data = (text + "\n").encode("utf-8")
+
+        def write(file: BinaryIO) -> None:
+            file.write(data)
+
+        atomic_write(job.output, write)
     return 0
 
 
@@ -310,11 +529,36 @@ def _sample(args: argparse.Namespace) -> int:
     return _run_sampling(_prepare_sampling(args))
 
 
+def _plot(args: argparse.Namespace) -> int:
+    """Check the metrics file and the output, then draw the curves."""
+    from rnn.metrics import read_metrics
+
+    runs = {}
+    for path in args.metrics:
+        with _user_input():
+            rows = read_metrics(path)
+        if not rows:
+            raise UsageError(f"metrics file {path!r} has no rows to plot")
+        runs[path if Path(path).stem in runs else Path(path).stem] = rows
+    _check_output_path(args.output, "output file", resume=True)
+    try:
+        from rnn.plot import plot_metrics
+    except ImportError:
+        raise UsageError(
+            "plot needs matplotlib, which is not installed; "
+            "install it with pip install 'rnn-reference[plot]'"
+        ) from None
+    with _user_input():
+        plot_metrics(runs, args.output)
+    return 0
+
+
 def _add_gradcheck_command(commands: argparse._SubParsersAction[Any]) -> None:
     from verification import METHODS
 
     check = commands.add_parser(
         "gradcheck",
+        formatter_class=_HelpFormatter,
         help="check a random model's analytic gradient against numeric derivatives",
         description="Build a random model, compute its analytic gradient on one window of "
         "text, compare it with numeric derivatives and print the verdict for every "
@@ -439,7 +683,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     error; 1 if the training loss became NaN or infinite.
     """
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return USAGE_ERROR
+        if args.command == "plot":
+            return _plot(args)
         if args.command == "sample":
             return _sample(args)
         if args.command == "gradcheck":

@@ -24,8 +24,17 @@ entry                         content
 ``state_kind``                ``"none"``, ``"array"`` or ``"tuple"``
 ``state/<i>``                 the recurrent state carried into the next window, (B, H)
 ``losses``                    the mean loss of each completed epoch, shape (epoch,)
-``corpus``                    the training text as vocabulary indices
+``corpus``                    the whole text (training and validation parts) as
+                              vocabulary indices, uint8 for up to 256 characters
+``elapsed_s``                 training time so far, in seconds (version 2)
+``interval_loss``             sum of the per-stream losses since the last evaluation
+                              (version 2)
+``best_val_loss``             the lowest validation loss so far, shape (1,), or shape
+                              (0,) before the first evaluation (version 2)
 ============================  ==========================================================
+
+A version-1 file (written before validation existed) reads with ``elapsed_s`` and
+``interval_loss`` 0 and no best validation loss.
 
 Writes are atomic: the archive goes to a temporary file in the target's folder, is
 flushed to disk with ``fsync``, and then replaces the target with ``os.replace``. A crash
@@ -41,9 +50,9 @@ import os
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from numpy.typing import NDArray
@@ -55,6 +64,7 @@ __all__ = [
     "FORMAT_VERSION",
     "Checkpoint",
     "CheckpointError",
+    "atomic_write",
     "load_checkpoint",
     "save_checkpoint",
 ]
@@ -62,7 +72,7 @@ __all__ = [
 FORMAT = "rnn-reference checkpoint"
 """The text of every checkpoint's ``format`` entry."""
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 """The version this code writes; it reads this version and older ones."""
 
 Array = NDArray[Any]
@@ -92,7 +102,7 @@ class Checkpoint:
     params : dict of str to ndarray
         The parameters by name.
     optimizer : dict of str to ndarray
-        The optimizer's state (AdaGrad's memory) by parameter name.
+        The optimizer's state, :meth:`rnn.optim.Optimizer.state_dict`.
     rng_state : dict
         ``bit_generator.state`` of the run's ``PCG64`` generator.
     epoch : int
@@ -106,6 +116,12 @@ class Checkpoint:
         None for the zero state an epoch starts from.
     losses : tuple of float
         The mean loss of each completed epoch.
+    elapsed_s : float
+        Seconds of training so far, over all sessions of the run.
+    interval_loss : float
+        Sum of the per-stream window losses since the last evaluation.
+    best_val_loss : float or None
+        The lowest validation loss per character so far; None before the first one.
     """
 
     cell: str
@@ -120,6 +136,9 @@ class Checkpoint:
     epoch_loss: float
     state: Any
     losses: tuple[float, ...]
+    elapsed_s: float = 0.0
+    interval_loss: float = 0.0
+    best_val_loss: float | None = None
 
 
 def save_checkpoint(path: str | os.PathLike[str], checkpoint: Checkpoint) -> None:
@@ -143,12 +162,38 @@ def save_checkpoint(path: str | os.PathLike[str], checkpoint: Checkpoint) -> Non
 
     Notes
     -----
-    The archive is written to a temporary file in the same folder (so that the rename
-    cannot cross file systems), flushed with ``fsync``, renamed over the target with
+    The archive is written by :func:`atomic_write`.
+    """
+    arrays = _to_arrays(checkpoint)
+
+    def write(file: BinaryIO) -> None:
+        _write_archive(file, arrays)
+
+    atomic_write(path, write)
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]) -> None:
+    """Write a file so that a crash leaves either the old file or the new one, whole.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file; its folder must exist.
+    write : callable
+        Writes the whole content into the binary file object it is given.
+
+    Raises
+    ------
+    OSError
+        If the folder does not exist or cannot be written; the target is then untouched.
+
+    Notes
+    -----
+    The content goes to a temporary file in the same folder (so that the rename cannot
+    cross file systems), is flushed with ``fsync``, renamed over the target with
     ``os.replace`` (atomic on POSIX and Windows), and the folder is synced so that the
     rename itself survives a power cut. If anything fails, the temporary file is removed.
     """
-    arrays = _to_arrays(checkpoint)
     target = os.fspath(path)
     folder = os.path.dirname(target) or "."
     fd, temporary = tempfile.mkstemp(
@@ -156,7 +201,7 @@ def save_checkpoint(path: str | os.PathLike[str], checkpoint: Checkpoint) -> Non
     )
     try:
         with os.fdopen(fd, "wb") as file:
-            _write_archive(file, arrays)
+            write(file)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, target)
@@ -232,17 +277,36 @@ def load_checkpoint(path: str | os.PathLike[str], *, cell: str | None = None) ->
     return Checkpoint(
         cell=stored_cell,
         vocab=vocab,
-        text=vocab.decode(corpus.tolist()),
+        text=vocab.decode_corpus(corpus),
         config=reader.json("config", dict),
         params=reader.group("params"),
-        optimizer=reader.group("optimizer"),
+        optimizer=reader.group("optimizer", kinds="fiu"),  # Adam's step count is an integer
         rng_state=_check_rng_state(reader, reader.json("rng_state", dict)),
         epoch=epoch,
         position=reader.integer("position", 0),
         epoch_loss=float(reader.floats("epoch_loss", ())),
         state=reader.state(),
         losses=tuple(losses.tolist()),
+        **_version_2_entries(reader, version),
     )
+
+
+def _version_2_entries(reader: _Reader, version: int) -> dict[str, Any]:
+    """The entries format version 2 added, or their values for a version-1 file."""
+    if version < 2:
+        return {}
+    best = reader.array("best_val_loss")
+    if best.shape not in ((0,), (1,)):
+        raise reader.error("has a 'best_val_loss' entry that is not of shape (0,) or (1,)")
+    best = reader.floats("best_val_loss", best.shape)
+    elapsed = float(reader.floats("elapsed_s", ()))
+    if elapsed < 0:
+        raise reader.error("has a negative 'elapsed_s' entry")
+    return {
+        "elapsed_s": elapsed,
+        "interval_loss": float(reader.floats("interval_loss", ())),
+        "best_val_loss": float(best[0]) if best.size else None,
+    }
 
 
 # ---------------------------------------------------------------------- writing
@@ -260,7 +324,6 @@ def _to_arrays(ckpt: Checkpoint) -> dict[str, Array]:
         raise ValueError(
             f"state must be None, an array or a tuple of arrays, got {type(ckpt.state).__name__}"
         )
-    index_dtype = np.min_scalar_type(len(ckpt.vocab) - 1)
     arrays: dict[str, Array] = {
         "format": np.array(FORMAT),
         "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
@@ -272,8 +335,13 @@ def _to_arrays(ckpt: Checkpoint) -> dict[str, Array]:
         "position": np.array(ckpt.position, dtype=np.int64),
         "epoch_loss": np.array(ckpt.epoch_loss, dtype=np.float64),
         "losses": np.array(ckpt.losses, dtype=np.float64).reshape(-1),
-        "corpus": ckpt.vocab.encode(ckpt.text).astype(index_dtype),
+        "corpus": ckpt.vocab.encode_corpus(ckpt.text),
         "state_kind": np.array(kind),
+        "elapsed_s": np.array(ckpt.elapsed_s, dtype=np.float64),
+        "interval_loss": np.array(ckpt.interval_loss, dtype=np.float64),
+        "best_val_loss": np.array(
+            [] if ckpt.best_val_loss is None else [ckpt.best_val_loss], dtype=np.float64
+        ),
     }
     arrays.update({f"params/{k}": np.asarray(v) for k, v in ckpt.params.items()})
     arrays.update({f"optimizer/{k}": np.asarray(v) for k, v in ckpt.optimizer.items()})
@@ -442,13 +510,14 @@ class _Reader:
             raise self.error(f"has a {key!r} entry that is not a JSON {kind.__name__}")
         return value
 
-    def group(self, prefix: str) -> dict[str, Array]:
-        """The entries ``prefix/<name>``, all real floating-point arrays."""
+    def group(self, prefix: str, kinds: str = "f") -> dict[str, Array]:
+        """The entries ``prefix/<name>``, all arrays of the dtype kinds ``kinds``
+        (real floating-point by default)."""
         out = {
             k.partition("/")[2]: v for k, v in self.arrays.items() if k.startswith(prefix + "/")
         }
         for key, arr in out.items():
-            if arr.dtype.kind != "f":
+            if arr.dtype.kind not in kinds:
                 raise self.error(f"has a non-float array {prefix}/{key} ({arr.dtype})")
         return out
 

@@ -12,7 +12,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["check_int", "check_positive_number", "check_text"]
+__all__ = [
+    "check_fraction",
+    "check_int",
+    "check_non_negative_number",
+    "check_positive_number",
+    "check_text",
+]
 
 
 def check_int(name: str, value: Any, minimum: int) -> int:
@@ -80,11 +86,61 @@ def check_positive_number(name: str, value: Any) -> float:
     ...
     ValueError: temperature must be finite and > 0, got -1.0
     """
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    _check_real(name, value)
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be finite and > 0, got {value}")
     return float(value)
+
+
+def check_non_negative_number(name: str, value: Any) -> float:
+    """Return ``value`` as a float if it is a finite real number ≥ 0.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a real number (``bool`` is refused too).
+    ValueError
+        If ``value`` is NaN, infinite or < 0.
+
+    Examples
+    --------
+    >>> check_non_negative_number("temperature", -1.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: temperature must be finite and ≥ 0, got -1.0
+    """
+    _check_real(name, value)
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be finite and ≥ 0, got {value}")
+    return float(value)
+
+
+def check_fraction(name: str, value: Any) -> float:
+    """Return ``value`` as a float if it lies in [0, 1): a decay rate or a held-out share.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a real number (``bool`` is refused too).
+    ValueError
+        If ``value`` is NaN or outside [0, 1).
+
+    Examples
+    --------
+    >>> check_fraction("val_fraction", 1.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: val_fraction must lie in [0, 1), got 1.0
+    """
+    _check_real(name, value)
+    if not 0 <= value < 1:
+        raise ValueError(f"{name} must lie in [0, 1), got {value}")
+    return float(value)
+
+
+def _check_real(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
 
 
 def check_text(name: str, value: Any) -> str:

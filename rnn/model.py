@@ -26,7 +26,7 @@ import numpy as np
 import scipy.sparse
 from numpy.typing import NDArray
 
-from rnn.checks import check_int, check_positive_number, check_text
+from rnn.checks import check_int, check_non_negative_number, check_text
 from rnn.data import Vocabulary
 
 __all__ = ["RNN", "ForwardCache", "RecurrentModel", "log_softmax", "softmax"]
@@ -525,7 +525,9 @@ class RecurrentModel(ABC):
         """Generate text one character at a time.
 
         The model reads the priming string from a zero state, then repeatedly draws the
-        next character from ``softmax(o / temperature)`` and feeds it back in.
+        next character from ``softmax(o / temperature)`` and feeds it back in. At
+        temperature 0 it takes the most probable character instead (greedy decoding),
+        and ``rng`` is not used.
 
         Parameters
         ----------
@@ -539,7 +541,8 @@ class RecurrentModel(ABC):
         length : int, optional
             Number of characters to generate, ≥ 0. Default 250, as in the seed.
         temperature : float, optional
-            Finite and > 0. Below 1 sharpens the distribution, above 1 flattens it.
+            Finite and ≥ 0. Below 1 sharpens the distribution, above 1 flattens it; 0 is
+            greedy.
 
         Returns
         -------
@@ -552,7 +555,7 @@ class RecurrentModel(ABC):
             If ``rng`` is not a Generator or ``vocab`` is not a Vocabulary.
         ValueError
             If the vocabulary size is not V, ``prime`` is empty or has a character outside
-            the vocabulary, ``length`` < 0, or ``temperature`` ≤ 0 or not finite.
+            the vocabulary, ``length`` < 0, or ``temperature`` < 0 or not finite.
         """
         if not isinstance(vocab, Vocabulary):
             raise TypeError(f"vocab must be a Vocabulary, got {type(vocab).__name__}")
@@ -563,7 +566,7 @@ class RecurrentModel(ABC):
         if not isinstance(rng, np.random.Generator):
             raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
         check_int("length", length, minimum=0)
-        check_positive_number("temperature", temperature)
+        check_non_negative_number("temperature", temperature)
         if prime is None:
             prime = vocab.chars[0]
         check_text("prime", prime)
@@ -571,8 +574,12 @@ class RecurrentModel(ABC):
         cache = self.forward(x)
         out = []
         for _ in range(int(length)):
-            p = softmax(cache.logits[-1, 0].real.astype(np.float64) / temperature)
-            nxt = min(int(np.searchsorted(np.cumsum(p), rng.random() * p.sum())), len(p) - 1)
+            o = cache.logits[-1, 0].real.astype(np.float64)
+            if temperature == 0:
+                nxt = int(np.argmax(o))  # greedy: the most probable character
+            else:
+                p = softmax(o / temperature)
+                nxt = min(int(np.searchsorted(np.cumsum(p), rng.random() * p.sum())), len(p) - 1)
             out.append(nxt)
             cache = self.forward(np.array([[nxt]]), cache.last_state)
         return vocab.decode(out)

@@ -6,13 +6,22 @@ shifted by one), carries the hidden state from window to window, applies one opt
 step per window, then draws a sample. With ``batch_size`` B > 1 the corpus is cut into B
 contiguous streams that advance side by side, each with its own hidden state, as in
 char-rnn; B = 1 is the seed's single stream.
+
+On real text the last ``val_fraction`` of the corpus is held out, as nanoGPT and char-rnn
+do, and every ``eval_every`` updates the run is evaluated on it: the loss per character
+in nats and in bits. :meth:`Trainer.train` can write each evaluation to a metrics file
+(:mod:`rnn.metrics`), keep the checkpoint of the best validation loss, and stop at a
+time limit.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -20,20 +29,28 @@ import numpy as np
 from numpy.typing import NDArray
 
 from rnn.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
-from rnn.checks import check_int, check_positive_number
+from rnn.checks import (
+    check_fraction,
+    check_int,
+    check_non_negative_number,
+    check_positive_number,
+)
 from rnn.data import Vocabulary
 from rnn.gru import GRU
 from rnn.lstm import LSTM
-from rnn.model import RNN, RecurrentModel, State
-from rnn.optim import AdaGrad
+from rnn.metrics import MetricsFile, MetricsRow
+from rnn.model import RNN, RecurrentModel, State, log_softmax
+from rnn.optim import OPTIMIZERS, Optimizer
 
 __all__ = [
     "CELLS",
     "EpochResult",
+    "Evaluation",
     "Trainer",
     "TrainingConfig",
     "TrainingDiverged",
     "format_epoch",
+    "format_evaluation",
     "format_header",
 ]
 
@@ -56,24 +73,42 @@ class TrainingConfig:
     epochs : int
         Passes over the corpus, ≥ 1; the seed's 100.
     learning_rate : float
-        AdaGrad's step size, finite and > 0. The default 0.04 is below the seed's 0.1:
+        The optimizer's step size, finite and > 0. The default 0.04 is below the seed's 0.1:
         the exact gradient is larger than the seed's truncated one, and with it 0.1
         stalls on some seeds while 0.04 trained all 16 seeds we measured
         (``benchmarks/learning_rate_sweep.py``; see the training page).
     batch_size : int
         B ≥ 1 streams trained side by side.
     clip : float or None
-        Elementwise clipping bound (the seed's 1.0); None disables it.
+        Clipping bound (the seed's 1.0), applied as ``clip_mode`` says; None disables it.
     seed : int
         Seed of the one random generator that draws the initial weights and the samples.
     sample_length : int
         Characters sampled after each epoch, ≥ 0; the seed's 250.
     temperature : float
-        Sampling temperature, finite and > 0.
+        Sampling temperature, finite and ≥ 0; 0 is greedy.
     init_scale : float
         Standard deviation of the initial weights.
     dtype : str
         ``"float64"`` or ``"float32"``.
+    optimizer : str
+        A key of :data:`rnn.optim.OPTIMIZERS`: ``"adagrad"`` (the seed's), ``"sgd"``,
+        ``"adam"`` or ``"rmsprop"``.
+    clip_mode : str
+        ``"value"``: every gradient entry is clipped to ``[-clip, clip]``, as in the seed;
+        ``"norm"``: all gradients are rescaled together to a global L2 norm ≤ ``clip``.
+    beta1, beta2 : float
+        Adam's moment decay rates, each in [0, 1); PyTorch's 0.9 and 0.999.
+    alpha : float
+        RMSprop's decay rate, in [0, 1); PyTorch's 0.99.
+    eps : float or None
+        The optimizer's ε, finite and > 0; None is the optimizer's own default (1e-12 for
+        AdaGrad as in the seed, 1e-8 for Adam and RMSprop as in PyTorch).
+    val_fraction : float
+        The fraction of the corpus, at its end, held out for validation, in [0, 1); 0 (no
+        validation) by default.
+    eval_every : int
+        Updates between evaluations, ≥ 1.
     """
 
     cell: str = "rnn"
@@ -88,23 +123,62 @@ class TrainingConfig:
     temperature: float = 1.0
     init_scale: float = 0.01
     dtype: str = "float64"
+    optimizer: str = "adagrad"
+    clip_mode: str = "value"
+    beta1: float = 0.9
+    beta2: float = 0.999
+    alpha: float = 0.99
+    eps: float | None = None
+    val_fraction: float = 0.0
+    eval_every: int = 100
 
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
             raise ValueError(f"cell must be one of {sorted(CELLS)}, got {self.cell!r}")
-        for name in ("hidden_size", "sequence_length", "epochs", "batch_size"):
+        for name in ("hidden_size", "sequence_length", "epochs", "batch_size", "eval_every"):
             check_int(name, getattr(self, name), minimum=1)
         for name in ("sample_length", "seed"):
             check_int(name, getattr(self, name), minimum=0)
-        for name in ("learning_rate", "temperature", "clip"):
+        for name in ("learning_rate", "clip"):
             if not (name == "clip" and self.clip is None):
                 check_positive_number(name, getattr(self, name))
+        check_non_negative_number("temperature", self.temperature)  # 0 samples greedily
+        check_fraction("val_fraction", self.val_fraction)
         if not (isinstance(self.init_scale, (int, float)) and math.isfinite(self.init_scale)):
             raise ValueError(f"init_scale must be a finite number, got {self.init_scale!r}")
         if self.init_scale < 0:
             raise ValueError(f"init_scale must be ≥ 0, got {self.init_scale}")
         if self.dtype not in ("float64", "float32"):
             raise ValueError(f"dtype must be 'float64' or 'float32', got {self.dtype!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(
+                f"optimizer must be one of {sorted(OPTIMIZERS)}, got {self.optimizer!r}"
+            )
+        if self.clip_mode not in ("value", "norm"):
+            raise ValueError(f"clip_mode must be 'value' or 'norm', got {self.clip_mode!r}")
+        if self.eps is not None and self.optimizer == "sgd":
+            raise ValueError("eps applies to adagrad, adam and rmsprop, not to sgd")
+        self.make_optimizer()  # the optimizer checks its own settings
+
+    def make_optimizer(self) -> Optimizer:
+        """A new optimizer with this run's settings.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If a setting of the optimizer is not allowed (a β outside [0, 1), ...).
+        """
+        settings: dict[str, Any] = {
+            "clip": self.clip if self.clip_mode == "value" else None,
+            "clip_norm": self.clip if self.clip_mode == "norm" else None,
+        }
+        if self.optimizer == "adam":
+            settings.update(beta1=self.beta1, beta2=self.beta2)
+        if self.optimizer == "rmsprop":
+            settings.update(alpha=self.alpha)
+        if self.eps is not None:
+            settings.update(eps=self.eps)
+        return OPTIMIZERS[self.optimizer](self.learning_rate, **settings)
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a plain dict."""
@@ -154,6 +228,47 @@ class EpochResult:
     sample: str
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """One evaluation of the run: what a row of the metrics file holds.
+
+    Attributes
+    ----------
+    update : int
+        Optimizer steps taken so far.
+    epoch : float
+        ``update`` in epochs.
+    elapsed_s : float
+        Seconds of training so far, over every session of the run.
+    chars : int
+        Training characters seen, ``update · B · T``.
+    train_loss : float
+        Mean training loss per character since the previous evaluation, in nats.
+    val_loss : float or None
+        Loss per character on the validation part, in nats; None without one.
+    best : bool
+        Whether ``val_loss`` is the lowest so far.
+    """
+
+    update: int
+    epoch: float
+    elapsed_s: float
+    chars: int
+    train_loss: float
+    val_loss: float | None
+    best: bool
+
+    @property
+    def val_bpc(self) -> float | None:
+        """The validation loss in bits per character, ``val_loss / ln 2``."""
+        return None if self.val_loss is None else self.val_loss / math.log(2)
+
+    def row(self, run: str) -> MetricsRow:
+        """The evaluation as a row of the metrics file of run ``run``."""
+        columns = {f.name: getattr(self, f.name) for f in fields(MetricsRow) if f.name != "run"}
+        return MetricsRow(run=run, **columns)
+
+
 @dataclass
 class Trainer:
     """Train a character-level model on a text, epoch by epoch.
@@ -171,8 +286,8 @@ class Trainer:
         Sorted distinct characters of ``text``.
     model : RecurrentModel
         The model being trained, initialised from ``config.seed``.
-    optimizer : AdaGrad
-        The optimizer, with the model's parameters as its targets.
+    optimizer : Optimizer
+        The optimizer of ``config.optimizer``, with the model's parameters as its targets.
     rng : numpy.random.Generator
         The run's only random generator.
     epoch : int
@@ -186,14 +301,21 @@ class Trainer:
         (zeros) at the start of an epoch.
     epoch_loss : float
         Sum of the per-stream losses of the windows completed in the epoch under way.
+    elapsed : float
+        Seconds spent in :meth:`train` so far, over every session of the run.
+    interval_loss : float
+        Sum of the per-stream losses of the windows since the last evaluation.
+    best_val_loss : float or None
+        The lowest validation loss per character so far.
 
     Raises
     ------
     TypeError
         If ``text`` is not a str.
     ValueError
-        If the text is empty, has fewer than 2 distinct characters, or is shorter than
-        ``batch_size * sequence_length + 1`` characters.
+        If the text is empty or has fewer than 2 distinct characters, its training part
+        is shorter than ``batch_size * sequence_length + 1`` characters, or its
+        validation part (if any) is shorter than ``sequence_length + 1``.
 
     Examples
     --------
@@ -208,15 +330,18 @@ class Trainer:
     text: str
     config: TrainingConfig = field(default_factory=TrainingConfig)
     vocab: Vocabulary = field(init=False)
-    data: NDArray[np.intp] = field(init=False, repr=False)
+    data: NDArray[np.unsignedinteger[Any]] = field(init=False, repr=False)
     model: RecurrentModel = field(init=False, repr=False)
-    optimizer: AdaGrad = field(init=False, repr=False)
+    optimizer: Optimizer = field(init=False, repr=False)
     rng: np.random.Generator = field(init=False, repr=False)
     epoch: int = field(init=False, default=0)
     losses: list[float] = field(init=False, default_factory=list)
     position: int = field(init=False, default=0)
     state: State = field(init=False, default=None, repr=False)
     epoch_loss: float = field(init=False, default=0.0)
+    elapsed: float = field(init=False, default=0.0)
+    interval_loss: float = field(init=False, default=0.0)
+    best_val_loss: float | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         cfg = self.config
@@ -230,23 +355,60 @@ class Trainer:
                 f"the corpus must have at least 2 distinct characters, "
                 f"got 1 ({self.vocab.chars[0]!r})"
             )
+        n, n_train = len(self.text), _training_length(len(self.text), cfg.val_fraction)
         needed = cfg.batch_size * cfg.sequence_length + 1
-        if len(self.text) < needed:
+        part = "corpus" if n_train == n else f"training part ({1 - cfg.val_fraction:g})"
+        if n_train < needed:
             raise ValueError(
-                f"the corpus has {len(self.text)} characters, fewer than "
+                f"the {part} has {n_train} characters, fewer than "
                 f"batch_size * sequence_length + 1 = {needed}"
             )
-        self.data = self.vocab.encode(self.text)
+        if n_train < n and n - n_train < cfg.sequence_length + 1:
+            raise ValueError(
+                f"the validation part ({cfg.val_fraction:g}) has {n - n_train} characters, "
+                f"fewer than sequence_length + 1 = {cfg.sequence_length + 1}"
+            )
+        self.data = self.vocab.encode_corpus(self.text)
         self.rng = np.random.default_rng(cfg.seed)
         self.model = CELLS[cfg.cell].random(
             len(self.vocab), cfg.hidden_size, self.rng, scale=cfg.init_scale, dtype=cfg.dtype
         )
-        self.optimizer = AdaGrad(cfg.learning_rate, clip=cfg.clip)
+        self.optimizer = cfg.make_optimizer()
 
-    def windows(self) -> Iterator[tuple[NDArray[np.intp], NDArray[np.intp]]]:
+    @property
+    def train_data(self) -> NDArray[np.unsignedinteger[Any]]:
+        """The training part of the corpus as indices: all but the last ``val_fraction``."""
+        return self.data[: _training_length(len(self.data), self.config.val_fraction)]
+
+    @property
+    def val_data(self) -> NDArray[np.unsignedinteger[Any]]:
+        """The validation part: the last ``val_fraction`` of the corpus (maybe empty)."""
+        return self.data[_training_length(len(self.data), self.config.val_fraction) :]
+
+    @property
+    def updates(self) -> int:
+        """Optimizer steps taken so far, ``epoch · windows_per_epoch + position``."""
+        return self.epoch * self.windows_per_epoch + self.position
+
+    @property
+    def run_id(self) -> str:
+        """A short digest of the hyperparameters (but the epoch count) and the corpus.
+
+        Training is deterministic, so these identify the run: the metrics file of a run
+        carries it in every row, and resuming refuses a file of another run.
+        """
+        config = {k: v for k, v in self.config.to_dict().items() if k != "epochs"}
+        digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
+        digest.update(json.dumps(self.vocab.chars).encode())
+        digest.update(np.ascontiguousarray(self.data).data)
+        return digest.hexdigest()[:16]
+
+    def windows(
+        self,
+    ) -> Iterator[tuple[NDArray[np.unsignedinteger[Any]], NDArray[np.unsignedinteger[Any]]]]:
         """The epoch's (inputs, targets) windows, each of shape (T, B), in order.
 
-        The corpus of N characters gives B streams of ``L = (N - 1) // B`` steps; stream
+        The training part of N characters gives B streams of ``L = (N - 1) // B`` steps; stream
         b reads characters ``b L .. (b + 1) L``. Each stream yields ``L // T`` windows; the
         characters past the last full window are not used.
         """
@@ -257,14 +419,14 @@ class Trainer:
     def windows_per_epoch(self) -> int:
         """The number of windows in an epoch, ``((N - 1) // B) // T``."""
         B = self.config.batch_size
-        return ((len(self.data) - 1) // B) // self.config.sequence_length
+        return ((len(self.train_data) - 1) // B) // self.config.sequence_length
 
-    def _window(self, i: int) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
-        T, B = self.config.sequence_length, self.config.batch_size
-        L = (len(self.data) - 1) // B
-        x = self.data[: B * L].reshape(B, L).T
-        y = self.data[1 : B * L + 1].reshape(B, L).T
-        return x[i * T : (i + 1) * T], y[i * T : (i + 1) * T]
+    def _window(
+        self, i: int
+    ) -> tuple[NDArray[np.unsignedinteger[Any]], NDArray[np.unsignedinteger[Any]]]:
+        return _stream_window(
+            self.train_data, self.config.batch_size, self.config.sequence_length, i
+        )
 
     def step(self) -> float:
         """Train on the next window of the epoch under way; returns its loss per stream.
@@ -307,8 +469,36 @@ class Trainer:
             )
         self.state = state
         self.epoch_loss += loss / cfg.batch_size
+        self.interval_loss += loss / cfg.batch_size
         self.position += 1
         return loss / cfg.batch_size
+
+    def validation_loss(self) -> float:
+        """The model's loss per character on the validation part, in nats.
+
+        The validation part is cut into B streams, or fewer if it is short, read in windows
+        of T characters with the state carried between them from zeros, like an epoch of
+        training; every character but the first is predicted once.
+
+        Raises
+        ------
+        ValueError
+            If the run has no validation part (``val_fraction`` is 0).
+        """
+        data, T = self.val_data, self.config.sequence_length
+        if not data.size:
+            raise ValueError("the run has no validation part (val_fraction is 0)")
+        B = max(1, min(self.config.batch_size, (len(data) - 1) // T))
+        L = (len(data) - 1) // B  # steps per stream; the last window may be shorter
+        total, state = 0.0, None
+        for i in range(-(-L // T)):
+            x, y = _stream_window(data, B, T, i)
+            cache = self.model.forward(x, state)
+            log_probs = log_softmax(cache.logits)  # (t, B, V)
+            picked = np.take_along_axis(log_probs, y.astype(np.intp)[:, :, None], axis=2)
+            total -= float(picked.sum(dtype=np.float64))  # eq. (5), summed over the streams
+            state = cache.last_state
+        return total / (B * L)
 
     def run_epoch(self) -> EpochResult:
         """Train the rest of the epoch under way (all of it, unless it was resumed midway),
@@ -319,9 +509,13 @@ class Trainer:
         TrainingDiverged
             As :meth:`step`.
         """
-        cfg = self.config
         while self.position < self.windows_per_epoch:
             self.step()
+        return self._end_epoch()
+
+    def _end_epoch(self) -> EpochResult:
+        """Sample after the epoch's last window and start the next epoch."""
+        cfg = self.config
         with np.errstate(over="ignore", invalid="ignore"):
             try:
                 sample = self.model.sample(
@@ -341,29 +535,105 @@ class Trainer:
         return EpochResult(self.epoch, cfg.epochs, mean, sample)
 
     def train(
-        self, checkpoint: str | os.PathLike[str] | None = None, checkpoint_every: int = 1
-    ) -> Iterator[EpochResult]:
-        """Run the remaining epochs, yielding each one's result.
+        self,
+        checkpoint: str | os.PathLike[str] | None = None,
+        checkpoint_every: int = 1,
+        *,
+        time_limit: float | None = None,
+        metrics: str | os.PathLike[str] | None = None,
+        best_checkpoint: str | os.PathLike[str] | None = None,
+        on_update: Callable[[Trainer, float], None] | None = None,
+    ) -> Iterator[EpochResult | Evaluation]:
+        """Run the remaining epochs, yielding each evaluation and each epoch's result.
+
+        The arguments are checked here, before anything is written or trained; the work
+        happens as the returned iterator is consumed.
 
         Parameters
         ----------
         checkpoint : str or path-like, optional
             Save the run there (see :meth:`save`) after every ``checkpoint_every``-th
-            epoch and after the last, each time before yielding the epoch's result.
+            epoch, after the last, and when the time limit stops the run, each time before
+            yielding the epoch's result.
         checkpoint_every : int, optional
             Epochs between checkpoints, ≥ 1.
+        time_limit : float, optional
+            Seconds, finite and > 0: stop after the first update that ends past the limit
+            (saving the checkpoint, if one is asked for). The run continues with
+            :meth:`load` and :meth:`train`.
+        metrics : str or path-like, optional
+            A CSV file (:mod:`rnn.metrics`) that gets one row per evaluation; a resumed
+            run appends to its own file and refuses another run's.
+        best_checkpoint : str or path-like, optional
+            Save the run there, atomically, whenever the validation loss is the lowest so
+            far. Needs a validation part.
+        on_update : callable, optional
+            Called as ``on_update(trainer, loss)`` after every update, for progress.
+
+        Yields
+        ------
+        Evaluation
+            Every ``eval_every`` updates, when the run has a validation part or a
+            metrics file.
+        EpochResult
+            After every epoch.
 
         Raises
         ------
+        TypeError, ValueError
+            At the call, if an argument is not allowed, or the metrics file is not a
+            metrics CSV, belongs to another run, or cannot be written.
         TrainingDiverged
-            If the loss or a parameter becomes NaN or infinite. The message names the
-            epoch and the window; the checkpoint file keeps the last good epoch.
+            While iterating, if the loss or a parameter becomes NaN or infinite. The
+            message names the epoch and the window; the checkpoint file keeps the last
+            good epoch.
         """
         check_int("checkpoint_every", checkpoint_every, minimum=1)
-        saved: int | None = None
-        while self.epoch < self.config.epochs:
+        if time_limit is not None:
+            check_positive_number("time_limit", time_limit)
+        if best_checkpoint is not None and not self.val_data.size:
+            raise ValueError("best_checkpoint needs a validation part (val_fraction > 0)")
+        log = None if metrics is None else MetricsFile.check(metrics, self.run_id, self.updates)
+        return self._train(
+            checkpoint, checkpoint_every, time_limit, log, best_checkpoint, on_update
+        )
+
+    def _train(
+        self,
+        checkpoint: str | os.PathLike[str] | None,
+        checkpoint_every: int,
+        time_limit: float | None,
+        log: MetricsFile | None,
+        best_checkpoint: str | os.PathLike[str] | None,
+        on_update: Callable[[Trainer, float], None] | None,
+    ) -> Iterator[EpochResult | Evaluation]:
+        """The loop of :meth:`train`, whose arguments are checked."""
+        cfg, saved = self.config, None
+        evaluates = log is not None or bool(self.val_data.size)
+        if log is not None:
+            log.start()
+        start, elapsed_before = time.perf_counter(), self.elapsed
+        while self.epoch < cfg.epochs:
             try:
-                result = self.run_epoch()
+                if self.position < self.windows_per_epoch:
+                    loss = self.step()
+                    self.elapsed = elapsed_before + time.perf_counter() - start
+                    if on_update is not None:
+                        on_update(self, loss)
+                    if evaluates and self.updates % cfg.eval_every == 0:
+                        evaluation = self._evaluate(best_checkpoint)
+                        if log is not None:
+                            log.append(evaluation.row(log.run))
+                        yield evaluation
+                    out_of_time = (
+                        time_limit is not None and self.elapsed - elapsed_before >= time_limit
+                    )
+                    if out_of_time and self.position < self.windows_per_epoch:
+                        if checkpoint is not None:
+                            self.save(checkpoint)
+                        return
+                    continue
+                result = self._end_epoch()
             except TrainingDiverged as err:
                 if checkpoint is None:
                     raise
@@ -373,11 +643,40 @@ class Trainer:
                     else f"checkpoint {os.fspath(checkpoint)!r} keeps epoch {saved}"
                 )
                 raise TrainingDiverged(f"{err}; {kept}", err.epoch, err.window) from None
-            last = self.epoch == self.config.epochs
-            if checkpoint is not None and (last or self.epoch % checkpoint_every == 0):
+            out_of_time = time_limit is not None and self.elapsed - elapsed_before >= time_limit
+            last = self.epoch == cfg.epochs
+            if checkpoint is not None and (
+                last or out_of_time or self.epoch % checkpoint_every == 0
+            ):
                 self.save(checkpoint)
                 saved = self.epoch
             yield result
+            if out_of_time:
+                return
+
+    def _evaluate(self, best_checkpoint: str | os.PathLike[str] | None) -> Evaluation:
+        """Evaluate on the validation part, save the best checkpoint if it improved, and
+        start a new interval of the training loss."""
+        cfg = self.config
+        val_loss = self.validation_loss() if self.val_data.size else None
+        best = val_loss is not None and (
+            self.best_val_loss is None or val_loss < self.best_val_loss
+        )
+        if best:
+            self.best_val_loss = val_loss
+        evaluation = Evaluation(
+            update=self.updates,
+            epoch=self.updates / self.windows_per_epoch,
+            elapsed_s=self.elapsed,
+            chars=self.updates * cfg.batch_size * cfg.sequence_length,
+            train_loss=self.interval_loss / (cfg.eval_every * cfg.sequence_length),
+            val_loss=val_loss,
+            best=best,
+        )
+        self.interval_loss = 0.0
+        if best and best_checkpoint is not None:
+            self.save(best_checkpoint)
+        return evaluation
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -455,6 +754,9 @@ class Trainer:
             epoch_loss=self.epoch_loss,
             state=tuple(state) if isinstance(state, (tuple, list)) else state,
             losses=tuple(self.losses),
+            elapsed_s=self.elapsed,
+            interval_loss=self.interval_loss,
+            best_val_loss=self.best_val_loss,
         )
 
     @classmethod
@@ -483,16 +785,7 @@ class Trainer:
         model = trainer.model.with_params(ckpt.params)
         if model.dtype != np.dtype(config.dtype):
             raise ValueError(f"the parameters are {model.dtype}, not {config.dtype}")
-        if ckpt.optimizer and set(ckpt.optimizer) != set(model.params):
-            raise ValueError(
-                f"the optimizer state must be empty or cover the parameters "
-                f"{sorted(model.params)}, got {sorted(ckpt.optimizer)}"
-            )
-        for name, memory in ckpt.optimizer.items():
-            param = model.params[name]
-            if memory.shape != param.shape or memory.dtype != param.dtype:
-                raise ValueError(f"the optimizer state {name} does not fit parameter {name}")
-        trainer.optimizer.load_state_dict(ckpt.optimizer)
+        trainer.optimizer.load_state_dict(ckpt.optimizer, model.params)
         if not 0 <= ckpt.position < trainer.windows_per_epoch:
             raise ValueError(
                 f"position {ckpt.position} is not a window of the {trainer.windows_per_epoch}"
@@ -508,7 +801,28 @@ class Trainer:
         trainer.epoch, trainer.losses = ckpt.epoch, list(ckpt.losses)
         trainer.position, trainer.epoch_loss = ckpt.position, ckpt.epoch_loss
         trainer.state = ckpt.state
+        trainer.elapsed, trainer.interval_loss = ckpt.elapsed_s, ckpt.interval_loss
+        trainer.best_val_loss = ckpt.best_val_loss
         return trainer
+
+
+def _training_length(n: int, val_fraction: float) -> int:
+    """Characters in the training part of a corpus of ``n``: the first ``1 − val_fraction``."""
+    return int(n * (1 - val_fraction)) if val_fraction else n
+
+
+def _stream_window(
+    data: NDArray[np.unsignedinteger[Any]], B: int, T: int, i: int
+) -> tuple[NDArray[np.unsignedinteger[Any]], NDArray[np.unsignedinteger[Any]]]:
+    """Window ``i`` (inputs, targets), each (≤ T, B), of ``data`` cut into B streams.
+
+    The N characters give B streams of ``L = (N − 1) // B`` steps; stream b reads
+    characters ``b L .. (b + 1) L``, and the targets are the inputs shifted by one.
+    """
+    L = (len(data) - 1) // B
+    x = data[: B * L].reshape(B, L).T
+    y = data[1 : B * L + 1].reshape(B, L).T
+    return x[i * T : (i + 1) * T], y[i * T : (i + 1) * T]
 
 
 def _check_state_like(state: State, template: State) -> None:
@@ -535,6 +849,18 @@ def _check_state_like(state: State, template: State) -> None:
 def format_header(text: str) -> str:
     """The two lines the seed prints before training: the corpus's size and vocabulary."""
     return f"Number of characters : {len(text)}\nNumber of unique characters : {len(set(text))}"
+
+
+def format_evaluation(evaluation: Evaluation) -> str:
+    """One evaluation in the log: the update, the training loss and the validation loss per
+    character, in nats and in bits."""
+    line = (
+        f"Update {evaluation.update}  epoch {evaluation.epoch:.2f}  "
+        f"{evaluation.elapsed_s:.1f} s  train {evaluation.train_loss:.4f}"
+    )
+    if evaluation.val_loss is not None:
+        line += f"  val {evaluation.val_loss:.4f} nats ({evaluation.val_bpc:.4f} bits) per char"
+    return line + ("  (best)" if evaluation.best else "")
 
 
 def format_epoch(result: EpochResult) -> str:

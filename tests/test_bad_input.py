@@ -20,7 +20,7 @@ import pytest
 
 from rnn import RNN, Trainer, TrainingConfig, Vocabulary
 from rnn.__main__ import main
-from rnn.checkpoint import CheckpointError
+from rnn.checkpoint import FORMAT_VERSION, CheckpointError
 
 ERRORS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "errors.md"
 PREFIX = "python -m rnn: error: "
@@ -86,7 +86,7 @@ def fixture_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     old = os.getcwd()
     os.chdir(folder)
     try:
-        for command in _table("file | content")[5:7]:
+        for command in _table("file | content")[5:8]:
             argv = shlex.split(command[1].removeprefix("written by ").strip("`"))
             assert main(argv[3:]) == 0, command
     finally:
@@ -95,7 +95,7 @@ def fixture_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = model.read_bytes()
     (folder / "truncated.npz").write_bytes(data[: len(data) // 2])
     (folder / "corrupted.npz").write_bytes(_flip_bit_of_member(data, model, "params/W.npy"))
-    _rewrite(model, folder / "newer.npz", format_version=np.array(2))
+    _rewrite(model, folder / "newer.npz", format_version=np.array(FORMAT_VERSION + 1))
     (folder / "model.pkl").write_bytes(pickle.dumps({"W": [[1.0]]}))
     np.save(folder / "weights.npy", np.ones(3))
     np.savez(folder / "other.npz", weights=np.ones(3))
@@ -182,6 +182,17 @@ def test_the_page_covers_every_documented_bad_input() -> None:
         "a checkpoint of another cell type",
         "a pickle",
         "an `.npz` file of something else",
+        "a validation fraction of 1 or more",
+        "a negative validation fraction",
+        "a validation part shorter than one window",
+        "evaluations every 0 updates",
+        "a time limit of zero",
+        "a negative time limit",
+        "a metrics file in a missing folder",
+        "a best checkpoint in a missing folder",
+        "an unknown optimizer",
+        "a metrics file from another run when resuming",
+        "`plot` on a file that is not a metrics CSV",
     ]:
         assert case in cli, case
     for case in [

@@ -331,7 +331,9 @@ def test_an_archive_with_a_repeated_entry_is_refused(saved: tuple[Trainer, Path]
 def test_a_newer_format_version_is_refused_with_advice(saved: tuple[Trainer, Path]) -> None:
     _, path = saved
     _rewrite(path, path, format_version=FORMAT_VERSION + 1, cell="transformer")
-    with pytest.raises(CheckpointError, match=r"newer than the version 1 .*upgrade rnn-reference"):
+    with pytest.raises(
+        CheckpointError, match=rf"newer than the version {FORMAT_VERSION} .*upgrade rnn-reference"
+    ):
         load_checkpoint(path)
 
 
@@ -555,3 +557,50 @@ def test_entries_in_npy_format_2_are_read(saved: tuple[Trainer, Path], tmp_path:
     with zipfile.ZipFile(target) as zf, zf.open("params/W.npy") as f:
         assert np.lib.format.read_magic(f) == (2, 0)
     _assert_same_state(Trainer.load(target), trainer)
+
+
+def test_a_version_1_checkpoint_still_loads_and_resumes(saved: tuple[Trainer, Path]) -> None:
+    """Version 1 had no validation: its run resumes with no time spent and no best loss."""
+    trainer, path = saved
+    _rewrite(
+        path,
+        path,
+        drop=("elapsed_s", "interval_loss", "best_val_loss"),
+        format_version=np.array(1),
+    )
+    loaded = Trainer.load(path)
+    assert (loaded.elapsed, loaded.interval_loss, loaded.best_val_loss) == (0.0, 0.0, None)
+    assert loaded.run_epoch() == trainer.run_epoch()
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"best_val_loss": np.zeros(2)},
+            "'best_val_loss' entry that is not of shape (0,) or (1,)",
+        ),
+        ({"best_val_loss": np.array([np.nan])}, "'best_val_loss' entry that is not finite"),
+        ({"elapsed_s": np.array(-1.0)}, "negative 'elapsed_s' entry"),
+        ({"interval_loss": np.array(1)}, "'interval_loss' entry that is not finite float64"),
+    ],
+)
+def test_broken_version_2_entries_are_refused(
+    saved: tuple[Trainer, Path], changes: dict[str, Any], message: str
+) -> None:
+    _, path = saved
+    _rewrite(path, path, **changes)
+    with pytest.raises(CheckpointError, match=re.escape(message)):
+        Trainer.load(path)
+
+
+def test_adam_state_with_its_integer_step_count_round_trips(tmp_path: Path) -> None:
+    trainer = Trainer(
+        seed_corpus(), TrainingConfig(hidden_size=4, epochs=1, sample_length=0, optimizer="adam")
+    )
+    trainer.step()
+    trainer.save(tmp_path / "adam.npz")
+    state = Trainer.load(tmp_path / "adam.npz").optimizer.state_dict()
+    assert state["step"].dtype == np.int64
+    assert int(state["step"]) == 1
+    assert sorted(state) == trainer.optimizer.state_keys(trainer.model.params)

@@ -143,7 +143,7 @@ def test_an_argument_with_a_line_break_is_reported_on_one_line(
 @pytest.mark.parametrize(
     ("command", "target"),
     [
-        (["train", *SMALL, "--epochs", "1"], "rnn.training.Trainer.run_epoch"),
+        (["train", *SMALL, "--epochs", "1"], "rnn.training.Trainer.step"),
         (
             ["sample", "--checkpoint", "run.npz", "--length", "5"],
             "rnn.model.RecurrentModel.sample",
@@ -235,3 +235,199 @@ def test_a_closed_pipe_ends_the_cli_without_a_traceback() -> None:
     process.stderr.close()
     assert process.wait(timeout=120) == 1
     assert b"Traceback" not in stderr
+
+
+def test_no_command_prints_the_usage_and_every_command(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main([]) == 2
+    out = capsys.readouterr().out
+    assert out.startswith("usage: python -m rnn")
+    for command in ("train", "sample", "gradcheck", "plot"):
+        assert f"\n    {command}" in out, command
+
+
+@pytest.mark.parametrize("command", ["train", "sample", "gradcheck", "plot"])
+def test_help_shows_the_default_of_every_option_that_has_one(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parser = build_parser()
+    sub = parser._subparsers._group_actions[0].choices[command]  # type: ignore[union-attr]
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    for action in sub._actions:
+        if action.default not in (None, False, "==SUPPRESS==") and action.option_strings:
+            assert f"(default: {action.default})" in out, action.dest
+
+
+def test_help_lists_the_training_options_for_real_text(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    for option in (
+        "--val-fraction",
+        "--eval-every N",
+        "--optimizer",
+        "--beta1",
+        "--beta2",
+        "--alpha",
+        "--eps",
+        "--clip-mode {value,norm}",
+        "--time-limit SECONDS",
+        "--metrics PATH",
+        "--best-checkpoint PATH",
+        "--corpus NAME|PATH",
+    ):
+        assert option in out, option
+
+
+def test_train_on_shakespeare_with_validation_writes_metrics_and_the_best_checkpoint(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["train", "--corpus", "shakespeare", "--cell", "lstm", "--hidden-size", "8"]
+    argv += ["--batch-size", "50", "--sequence-length", "20", "--optimizer", "rmsprop"]
+    argv += ["--learning-rate", "0.005", "--val-fraction", "0.002", "--eval-every", "1"]
+    argv += ["--sample-length", "0", "--dtype", "float32", "--time-limit", "0.5"]
+    argv += ["--checkpoint", "run.npz", "--metrics", "m.csv", "--best-checkpoint", "best.npz"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Number of characters : 1115394\nNumber of unique characters : 65\n")
+    assert "Stopped at the time limit of 0.5 s after update" in out
+    trainer = Trainer.load(folder / "run.npz")
+    assert trainer.config.optimizer == "rmsprop"
+    assert trainer.epoch == 0
+    assert trainer.position == trainer.updates >= 1
+    evaluation_lines = [line for line in out.splitlines() if line.startswith("Update ")]
+    assert len(evaluation_lines) == trainer.updates
+    assert " nats (" in evaluation_lines[0]
+    assert " bits) per char" in evaluation_lines[0]
+    assert Trainer.load(folder / "best.npz").best_val_loss == trainer.best_val_loss
+
+
+def test_metrics_and_best_checkpoint_folders_that_cannot_be_written_are_refused(
+    folder: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """os.access is replaced: the tests may run as root, for whom every folder is writable."""
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    assert main(["train", "--metrics", "m.csv"]) == 2
+    assert _error(capsys) == "cannot write metrics file 'm.csv': its folder is not writable"
+    assert main(["train", "--val-fraction", "0.1", "--best-checkpoint", "b.npz"]) == 2
+    assert _error(capsys) == "cannot write best checkpoint 'b.npz': its folder is not writable"
+    assert list(folder.iterdir()) == []
+
+
+def test_a_progress_bar_appears_only_when_stderr_is_a_terminal(
+    folder: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    argv = ["train", *SMALL, "--epochs", "2"]
+    assert main(argv) == 0
+    piped = capsys.readouterr()
+    assert piped.err == ""
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert main(argv) == 0
+    tty = capsys.readouterr()
+    assert "char/s" in tty.err or "char]" in tty.err, tty.err
+    assert tty.out == piped.out, "the log is the same with or without the bar"
+
+
+def test_progress_without_tqdm_is_silent(
+    folder: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # import tqdm raises ImportError
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert main(["train", *SMALL, "--epochs", "1"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_greedy_sampling_takes_the_most_probable_character_every_time(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", *SMALL, "--epochs", "3", "--checkpoint", "run.npz"]) == 0
+    capsys.readouterr()
+    argv = ["sample", "--checkpoint", "run.npz", "--prime", "Ked", "--length", "15"]
+    assert main([*argv, "--temperature", "0", "--seed", "1"]) == 0
+    first = capsys.readouterr().out
+    assert main([*argv, "--temperature", "0", "--seed", "2"]) == 0
+    assert capsys.readouterr().out == first, "greedy decoding uses no randomness"
+    trainer = Trainer.load(folder / "run.npz")
+    text = "Ked"
+    for _ in range(15):  # argmax of the next-character distribution, recomputed from scratch
+        probs = trainer.model.probabilities(trainer.vocab.encode(text))
+        text += trainer.vocab.chars[int(np.argmax(probs[-1]))]
+    assert first == text + "\n"
+
+
+def test_sample_reads_the_prime_from_a_file_and_writes_to_an_output_file(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", *SMALL, "--epochs", "1", "--checkpoint", "run.npz"]) == 0
+    capsys.readouterr()
+    (folder / "prime.txt").write_text("Kedves,\n", encoding="utf-8")
+    argv = ["sample", "--checkpoint", "run.npz", "--length", "30", "--seed", "5"]
+    assert main([*argv, "--prime", "Kedves,\n"]) == 0
+    printed = capsys.readouterr().out
+    assert main([*argv, "--prime-file", "prime.txt", "--output", "out.txt"]) == 0
+    assert capsys.readouterr() == ("", "")
+    assert (folder / "out.txt").read_text(encoding="utf-8") == printed
+    (folder / "empty.txt").write_text("", encoding="utf-8")
+    assert main([*argv, "--prime-file", "empty.txt"]) == 2
+    assert _error(capsys) == "priming file 'empty.txt' is empty"
+    assert main([*argv, "--prime", "K", "--prime-file", "prime.txt"]) == 2
+    assert "not allowed with argument" in _error(capsys)
+
+
+def test_sampling_from_a_best_checkpoint_works_like_any_checkpoint(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["train", *SMALL, "--epochs", "2", "--val-fraction", "0.2", "--eval-every", "5"]
+    assert main([*argv, "--best-checkpoint", "best.npz"]) == 0
+    capsys.readouterr()
+    assert main(["sample", "--checkpoint", "best.npz", "--length", "20", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    best = Trainer.load(folder / "best.npz")
+    expected = best.model.sample(best.vocab, np.random.default_rng(3), "K", 20, 1.0)
+    assert out == "K" + expected + "\n"
+
+
+def test_plot_draws_a_png_from_a_metrics_file(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["train", *SMALL, "--epochs", "2", "--val-fraction", "0.2", "--eval-every", "5"]
+    assert main([*argv, "--metrics", "m.csv"]) == 0
+    capsys.readouterr()
+    assert main(["plot", "m.csv", "--output", "curve.png"]) == 0
+    assert (folder / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (folder / "header.csv").write_text(
+        "run,update,epoch,elapsed_s,chars,train_loss,val_loss,val_bpc\n", encoding="utf-8"
+    )
+    assert main(["plot", "header.csv"]) == 2
+    assert _error(capsys) == "metrics file 'header.csv' has no rows to plot"
+    (folder / "bad.csv").write_text(
+        "run,update,epoch,elapsed_s,chars,train_loss,val_loss,val_bpc\nx,1,0.1,1,10,abc,,\n",
+        encoding="utf-8",
+    )
+    assert main(["plot", "bad.csv"]) == 2
+    assert _error(capsys).startswith("'bad.csv' is not a metrics CSV: line 2:")
+
+
+def test_plot_without_matplotlib_says_which_extra_to_install(
+    folder: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert main(["train", *SMALL, "--epochs", "1", "--eval-every", "5", "--metrics", "m.csv"]) == 0
+    capsys.readouterr()
+    monkeypatch.setitem(sys.modules, "rnn.plot", None)
+    assert main(["plot", "m.csv"]) == 2
+    assert _error(capsys) == (
+        "plot needs matplotlib, which is not installed; "
+        "install it with pip install 'rnn-reference[plot]'"
+    )
+    assert sorted(p.name for p in folder.iterdir()) == ["m.csv"]
+
+
+def test_a_named_corpus_and_a_file_of_that_name_are_told_apart(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (folder / "shakespeare").write_text("abcabcabcabcabcabc", encoding="utf-8")
+    assert main(["train", "--corpus", "./shakespeare", *SMALL, "--epochs", "1"]) == 0
+    assert capsys.readouterr().out.startswith("Number of characters : 18\n")

@@ -1,11 +1,14 @@
-"""Clipping, SGD and AdaGrad against their formulas written out by hand."""
+"""Clipping, SGD, AdaGrad, Adam and RMSprop against their formulas written out by hand."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import pytest
 
 from rnn import SGD, AdaGrad, clip_elementwise, clip_global_norm
+from rnn.optim import Adam, RMSprop
 
 
 def test_adagrad_follows_the_seeds_rule_over_several_steps() -> None:
@@ -91,3 +94,95 @@ def test_state_dict_round_trip() -> None:
     with pytest.raises(ValueError, match="SGD has no state"):
         SGD(0.1).load_state_dict({"a": np.zeros(1)})
     assert SGD(0.1).state_dict() == {}
+
+
+def test_adam_follows_its_equations_written_out_by_hand() -> None:
+    rng = np.random.default_rng(1)
+    theta = rng.standard_normal(4)
+    expected, m, v = theta.copy(), np.zeros(4), np.zeros(4)
+    opt = Adam(0.01, beta1=0.8, beta2=0.95, eps=1e-6)
+    for t in range(1, 8):
+        g = rng.standard_normal(4)
+        opt.step({"p": theta}, {"p": g})
+        m = 0.8 * m + 0.2 * g
+        v = 0.95 * v + 0.05 * g**2
+        expected = expected - 0.01 * (m / (1 - 0.8**t)) / (np.sqrt(v / (1 - 0.95**t)) + 1e-6)
+    np.testing.assert_allclose(theta, expected, rtol=1e-14, atol=1e-15)
+    state = opt.state_dict()
+    assert sorted(state) == ["m/p", "step", "v/p"] == opt.state_keys(["p"])
+    assert int(state["step"]) == 7
+    np.testing.assert_allclose(state["v/p"], v, rtol=1e-14)
+
+
+def test_rmsprop_follows_its_equations_written_out_by_hand() -> None:
+    rng = np.random.default_rng(2)
+    theta = rng.standard_normal(4)
+    expected, s = theta.copy(), np.zeros(4)
+    opt = RMSprop(0.01, alpha=0.9, eps=1e-6)
+    for _ in range(7):
+        g = rng.standard_normal(4)
+        opt.step({"p": theta}, {"p": g})
+        s = 0.9 * s + 0.1 * g**2
+        expected = expected - 0.01 * g / (np.sqrt(s) + 1e-6)
+    np.testing.assert_allclose(theta, expected, rtol=1e-14, atol=1e-15)
+    assert sorted(opt.state_dict()) == ["square_avg/p"]
+
+
+@pytest.mark.parametrize("make", [lambda: Adam(0.01), lambda: RMSprop(0.01), lambda: AdaGrad(0.1)])
+def test_an_optimizer_restored_from_its_state_continues_bit_for_bit(make: Any) -> None:
+    rng = np.random.default_rng(3)
+    grads = [rng.standard_normal(3) for _ in range(6)]
+    straight, theta = make(), np.ones(3)
+    for g in grads:
+        straight.step({"p": theta}, {"p": g})
+    first, resumed_theta = make(), np.ones(3)
+    for g in grads[:3]:
+        first.step({"p": resumed_theta}, {"p": g})
+    second = make()
+    second.load_state_dict(first.state_dict(), {"p": resumed_theta})
+    for g in grads[3:]:
+        second.step({"p": resumed_theta}, {"p": g})
+    assert resumed_theta.tobytes() == theta.tobytes()
+
+
+@pytest.mark.parametrize(
+    ("state", "match"),
+    [
+        ({"m/p": np.zeros(3), "v/p": np.zeros(3)}, "must be empty or cover the parameters"),
+        ({"step": np.array(2), "m/p": np.zeros(3), "v/p": -np.ones(3)}, "Adam v p must be ≥ 0"),
+        ({"step": np.array(0), "m/p": np.zeros(3), "v/p": np.zeros(3)}, "step must be an integer"),
+        ({"step": np.array(1), "m/p": np.zeros(2), "v/p": np.zeros(3)}, "state p does not fit"),
+        (
+            {"step": np.array(1), "m/p": np.full(3, np.nan), "v/p": np.zeros(3)},
+            "Adam m p must be finite and real",
+        ),
+    ],
+)
+def test_adam_refuses_a_state_that_does_not_fit(state: dict[str, Any], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        Adam(0.01).load_state_dict(state, {"p": np.zeros(3)})
+
+
+def test_optimizer_states_without_params_are_checked_entry_by_entry() -> None:
+    with pytest.raises(ValueError, match="Adam state needs its step count"):
+        Adam(0.01).load_state_dict({"m/p": np.zeros(1), "v/p": np.zeros(1)})
+    with pytest.raises(ValueError, match="RMSprop has no state entry 'm/p'"):
+        RMSprop(0.01).load_state_dict({"m/p": np.zeros(1)})
+    with pytest.raises(ValueError, match="RMSprop square_avg p must be ≥ 0"):
+        RMSprop(0.01).load_state_dict({"square_avg/p": -np.ones(1)})
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: Adam(0.01, beta1=1.0), r"beta1 must lie in \[0, 1\), got 1.0"),
+        (lambda: Adam(0.01, beta2=-0.1), r"beta2 must lie in \[0, 1\), got -0.1"),
+        (lambda: RMSprop(0.01, alpha=1.5), r"alpha must lie in \[0, 1\), got 1.5"),
+        (lambda: Adam(0.01, eps=0.0), "eps must be finite and > 0, got 0.0"),
+    ],
+)
+def test_optimizer_settings_out_of_range_are_refused(make: Any, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        make()
+    with pytest.raises(TypeError, match="beta1 must be a number, got str"):
+        Adam(0.01, beta1="0.9")  # type: ignore[arg-type]
