@@ -685,9 +685,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
-        if args.command is None:
-            parser.print_help()
-            return USAGE_ERROR
+        if args.command is None:  # the same as --help: the usage and the commands
+            parser.parse_args(["--help"])
         if args.command == "plot":
             return _plot(args)
         if args.command == "sample":
