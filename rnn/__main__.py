@@ -14,7 +14,7 @@ import contextlib
 import os
 import stat
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, BinaryIO, NoReturn
@@ -301,7 +301,7 @@ class _TrainingRun:
     run: Iterator[EpochResult | Evaluation]
     resumed: bool
     time_limit: float | None
-    bar: Any  # a tqdm progress bar, or None
+    bar: _ProgressBar | None
 
 
 def _prepare_training(args: argparse.Namespace) -> _TrainingRun:
@@ -329,7 +329,7 @@ def _prepare_training(args: argparse.Namespace) -> _TrainingRun:
             trainer = Trainer(text, config)
     else:
         trainer = _resumed_trainer(path, config, text, args)
-    bar = _progress_bar(trainer)
+    bar = _ProgressBar() if _ProgressBar.wanted() else None
     with _user_input():
         run = trainer.train(
             path,
@@ -337,7 +337,7 @@ def _prepare_training(args: argparse.Namespace) -> _TrainingRun:
             time_limit=args.time_limit,
             metrics=args.metrics,
             best_checkpoint=args.best_checkpoint,
-            on_update=None if bar is None else _advance(bar),
+            on_update=bar,
         )
     return _TrainingRun(trainer, run, args.resume, args.time_limit, bar)
 
@@ -393,39 +393,63 @@ def _check_output_path(path: str, what: str, resume: bool, must_exist: bool = Fa
         raise UsageError(f"{what} {path!r} does not exist, so there is nothing to resume")
 
 
-def _progress_bar(trainer: Trainer) -> Any:
-    """A tqdm progress bar over the run's updates when tqdm is installed (the ``progress``
-    extra) and standard error is a terminal; None otherwise, so pipes and logs get none."""
-    if not sys.stderr.isatty():
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    cfg = trainer.config
-    return tqdm(
-        total=cfg.epochs * trainer.windows_per_epoch * cfg.batch_size * cfg.sequence_length,
-        initial=trainer.updates * cfg.batch_size * cfg.sequence_length,
-        unit="char",
-        unit_scale=True,  # the rate reads in characters/s, the ETA is the run's
-        dynamic_ncols=True,
-        leave=False,
-    )
+class _ProgressBar:
+    """Progress of a run on standard error: a tqdm bar over its characters (the rate in
+    characters/s, the run's ETA), the epoch, the update and the last loss per character.
 
+    The bar is made at the first update, so a command refused while its inputs are checked
+    prints nothing but its one line.
+    """
 
-def _advance(bar: Any) -> Callable[[Trainer, float], None]:
-    """The trainer's ``on_update``: advance ``bar`` by one update and show the loss."""
+    def __init__(self) -> None:
+        self.bar: Any = None
 
-    def update(trainer: Trainer, loss: float) -> None:
+    @staticmethod
+    def wanted() -> bool:
+        """Whether standard error is a terminal and tqdm (the ``progress`` extra) is
+        installed; pipes and logs get no bar."""
+        if not sys.stderr.isatty():
+            return False
+        try:
+            import tqdm  # noqa: F401
+        except ImportError:
+            return False
+        return True
+
+    def __call__(self, trainer: Trainer, loss: float) -> None:
+        """The trainer's ``on_update``."""
         cfg = trainer.config
-        bar.set_postfix_str(
+        chars = cfg.batch_size * cfg.sequence_length  # per update
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=cfg.epochs * trainer.windows_per_epoch * chars,
+                initial=(trainer.updates - 1) * chars,
+                unit="char",
+                unit_scale=True,
+                dynamic_ncols=True,
+                leave=False,
+            )
+        self.bar.set_postfix_str(
             f"epoch {trainer.epoch + 1}/{cfg.epochs}, update {trainer.updates}, "
             f"loss/char {loss / cfg.sequence_length:.3f}",
             refresh=False,
         )
-        bar.update(cfg.batch_size * cfg.sequence_length)
+        self.bar.update(chars)
 
-    return update
+    def write(self, line: str) -> None:
+        """Print a line of the log on standard output, above the bar."""
+        if self.bar is None:
+            print(line, flush=True)
+        else:
+            self.bar.write(line, file=sys.stdout)
+            sys.stdout.flush()
+
+    def close(self) -> None:
+        """Remove the bar."""
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _run_training(job: _TrainingRun) -> int:
@@ -434,15 +458,12 @@ def _run_training(job: _TrainingRun) -> int:
     trainer = job.trainer
     if not job.resumed:
         print(format_header(trainer.text), flush=True)
-    write = print if job.bar is None else job.bar.write  # a line above the bar
+    bar = job.bar or _ProgressBar()  # without a bar, it only prints
     for result in job.run:
-        line = (
+        bar.write(
             format_epoch(result) if isinstance(result, EpochResult) else format_evaluation(result)
         )
-        write(line, file=sys.stdout)
-        sys.stdout.flush()
-    if job.bar is not None:
-        job.bar.close()
+    bar.close()
     if trainer.epoch < trainer.config.epochs:
         print(
             f"Stopped at the time limit of {job.time_limit:g} s after update "

@@ -331,6 +331,13 @@ def test_a_progress_bar_appears_only_when_stderr_is_a_terminal(
     tty = capsys.readouterr()
     assert "char/s" in tty.err or "char]" in tty.err, tty.err
     assert tty.out == piped.out, "the log is the same with or without the bar"
+    other = ["train", "--hidden-size", "4", "--epochs", "1", "--eval-every", "5"]
+    assert main([*other, "--metrics", "other.csv"]) == 0
+    assert main([*argv, "--checkpoint", "run.npz"]) == 0
+    capsys.readouterr()
+    # Refused by the trainer's own checks, after the bar was asked for: still one line.
+    assert main([*argv, "--checkpoint", "run.npz", "--resume", "--metrics", "other.csv"]) == 2
+    assert _error(capsys).startswith("metrics file 'other.csv' belongs to another run")
 
 
 def test_progress_without_tqdm_is_silent(
