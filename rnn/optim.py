@@ -371,7 +371,8 @@ class Adam(Optimizer):
 
     ``torch.optim.Adam`` (no weight decay, no AMSGrad) places :math:`\epsilon` the same
     way; it divides by :math:`\sqrt{1 - \beta_2^t}` after the root rather than before,
-    which changes only the rounding. The step count is part of :meth:`state_dict`.
+    which changes only the rounding. The step count is part of
+    :meth:`Optimizer.state_dict`.
 
     Examples
     --------
