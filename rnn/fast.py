@@ -1,0 +1,785 @@
+r"""The same math, rearranged for speed: fused gates, buffers reused in place, sparse one-hots.
+
+Every function here computes what the reference computes (the cells of :mod:`rnn.model`,
+:mod:`rnn.lstm` and :mod:`rnn.gru`, equations (1) to (15), (L1) to (L16) and (G1) to
+(G14) of the derivation pages) and is tested equal to it to 1e-12 relative in float64
+(``tests/test_fast.py``). Only the order of the arithmetic differs. Read the reference
+to learn the math; read this module to see what it costs.
+
+Sizes as everywhere: ``T`` steps, ``B`` sequences, ``H`` hidden units, ``D`` inputs (``V``
+characters for one-hot inputs), ``G`` the width of a cell's fused gate block (H for the
+RNN, 4H for the LSTM, 3H for the GRU).
+
+The rearrangements, and the target each one serves
+---------------------------------------------------
+The targets (``benchmarks/bench_training.py``): the vanilla RNN in float64 on one thread
+at least 3x the seed-style loop and 3x PyTorch at B = 1, at least 1.5x PyTorch and 40 %
+of the matmul peak at B = 64; the LSTM in float32 at H = 128, B = 50, T = 50 at least as
+fast as PyTorch's ``nn.LSTM`` + ``nn.Linear`` with as many threads as cores.
+
+1. **Only the recurrence steps through time** (every target). The input projection,
+   the output layer, the softmax, the loss and every parameter-gradient sum are one
+   operation over all T·B rows; the Python loop runs only the recurrent product and
+   the elementwise work of a step. At B = 1 the per-call overhead of numpy is most of
+   the cost, so this is what the B = 1 targets need.
+2. **One-hot inputs are gathers and sparse sums** (B = 1 and B = 64 RNN, LSTM).
+   :math:`U x^{(t)} + b` for all steps is one gather of rows of :math:`(U^\top + b)`,
+   no product. :math:`\nabla U = \sum_t \delta^{(t)} x^{(t)\top}` is a sparse (V, T·B)
+   one-hot matrix times the stacked deltas, T·B·G additions. For one-hot inputs
+   :math:`\nabla b` is the column sum of that (V, G) result, not of the (T·B, G) deltas.
+3. **Fused gates** (LSTM target). The four LSTM gates (three GRU gates) are stacked
+   into one (H, G) recurrent matrix, so a step is one (B, H) × (H, G) product forward
+   and one (B, G) × (G, H) backward instead of four (three); the input gather reads one
+   stacked (D, G) table; the nonlinearities run on the fused block, tanh over all of it
+   at once. Internally the LSTM gates are stacked q, i, f, g (sigmoids first, and the
+   three gates that multiply :math:`\nabla_s L` adjacent) and the GRU's recurrent rows
+   n, r, z (the rows the backward product needs first).
+4. **Sigmoid as a halved tanh, the halving folded into the weights** (LSTM and GRU
+   targets). :math:`\sigma(a) = \tfrac12 + \tfrac12 \tanh \tfrac a2`, the identity the
+   reference uses. The sigmoid gates' rows of U, W and b are halved once per call
+   (exact: a power of two), so one tanh over the fused block and two in-place
+   operations give every gate; numpy's tanh is vectorised, its exp-based sigmoid is
+   several times slower.
+5. **Derivative factors in bulk, before the backward loop** (LSTM and GRU targets).
+   Everything in the gate deltas that does not depend on the incoming gradient (such as
+   :math:`g \odot i \odot (1 - i)` in (L10)) is computed for all steps at once; a
+   backward step is then a handful of products of the incoming gradient with those
+   factors, and one of them broadcasts over three gates at once.
+6. **Buffers allocated once per call and written in place** (every target). The states
+   h(0) .. h(T) live in one (T + 1, B, H) buffer, so h(t − 1) for all t is a view, not
+   a concatenation; gate activations overwrite their pre-activations; the RNN's δ(t)
+   overwrites the upstream gradient; ŷ overwrites the logits and becomes ∇o L in place.
+   No step allocates more than small (B, H) temporaries.
+7. **float32** (LSTM target). Every buffer takes the parameters' dtype, so float32
+   parameters give float32 arithmetic throughout, half the memory traffic of float64.
+
+Threads: nothing here sets them. numpy's BLAS uses as many as its own setting (the
+benchmark sets them; see ``benchmarks/bench_training.py``).
+
+Truncated BPTT, eq. (15), reuses the same backward step, applied to all steps at once
+for each lag; it is not on the speed path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple, TypeAlias
+
+import numpy as np
+import scipy.sparse
+from numpy.typing import NDArray
+
+from rnn.model import (
+    RecurrentModel,
+    _check_array_state,
+    _check_inputs,
+    _check_truncation,
+)
+
+__all__ = [
+    "CELLS",
+    "PARAM_NAMES",
+    "GRUCache",
+    "LSTMCache",
+    "RNNCache",
+    "backward_layer",
+    "forward_layer",
+    "loss_and_gradients",
+]
+
+Array: TypeAlias = NDArray[Any]
+State: TypeAlias = "Array | tuple[Array, Array]"
+
+CELLS = ("rnn", "lstm", "gru")
+"""The cells, as :attr:`rnn.RecurrentModel.cell` names them."""
+
+PARAM_NAMES: dict[str, tuple[str, ...]] = {
+    "rnn": ("U", "W", "b"),
+    "lstm": tuple(f"{w}_{k}" for w in "UWb" for k in "ifgq"),
+    "gru": (*(f"{w}_{k}" for w in "UWb" for k in "rzn"), "b_hn"),
+}
+"""The recurrent parameters of one layer of each cell, by the models' names."""
+
+_INPUT_ORDER = {"rnn": ("",), "lstm": ("q", "i", "f", "g"), "gru": ("r", "z", "n")}
+"""How the gates' input rows are stacked into the fused block."""
+
+_RECURRENT_ORDER = {"rnn": ("",), "lstm": ("q", "i", "f", "g"), "gru": ("n", "r", "z")}
+"""How the gates' recurrent rows are stacked into the fused block."""
+
+_SIGMOID_GATES = {"rnn": (), "lstm": ("q", "i", "f"), "gru": ("r", "z")}
+"""The gates whose rows are halved, so that one tanh gives their sigmoid."""
+
+
+# ------------------------------------------------------------------------ the caches
+
+
+@dataclass(frozen=True)
+class RNNCache:
+    """What the RNN's forward pass keeps for its backward pass.
+
+    Attributes
+    ----------
+    x : ndarray, shape (T, B) of int or (T, B, D) of float
+        The inputs.
+    hs : ndarray, shape (T + 1, B, H)
+        h(0) .. h(T); ``hs[:-1]`` is h(t − 1) and ``hs[1:]`` is h(t) for every t.
+    """
+
+    x: Array
+    hs: Array
+
+
+@dataclass(frozen=True)
+class LSTMCache:
+    """What the LSTM's forward pass keeps for its backward pass.
+
+    Attributes
+    ----------
+    x : ndarray, shape (T, B) of int or (T, B, D) of float
+        The inputs.
+    hs : ndarray, shape (T + 1, B, H)
+        h(0) .. h(T).
+    ss : ndarray, shape (T + 1, B, H)
+        The cell states s(0) .. s(T).
+    gates : ndarray, shape (T, B, 4H)
+        q(t), i(t), f(t), g(t) side by side, in that order.
+    tanh_s : ndarray, shape (T, B, H)
+        tanh s(t).
+    """
+
+    x: Array
+    hs: Array
+    ss: Array
+    gates: Array
+    tanh_s: Array
+
+
+@dataclass(frozen=True)
+class GRUCache:
+    """What the GRU's forward pass keeps for its backward pass.
+
+    Attributes
+    ----------
+    x : ndarray, shape (T, B) of int or (T, B, D) of float
+        The inputs.
+    hs : ndarray, shape (T + 1, B, H)
+        h(0) .. h(T).
+    gates : ndarray, shape (T, B, 3H)
+        r(t), z(t), n(t) side by side, in that order.
+    m : ndarray, shape (T, B, H)
+        m(t) = b_hn + W_n h(t − 1), eq. (G3).
+    """
+
+    x: Array
+    hs: Array
+    gates: Array
+    m: Array
+
+
+Cache: TypeAlias = "RNNCache | LSTMCache | GRUCache"
+
+
+class _Packed(NamedTuple):
+    """One layer's parameters stacked into fused blocks.
+
+    ``U`` (G, D) and ``b`` (G,) in the input order, ``W`` (G, H) in the recurrent order,
+    all unscaled; ``U_half``, ``b_half``, ``W_half_T`` (H, G) are the same with the
+    sigmoid gates' rows halved, for the forward pass.
+    """
+
+    U: Array
+    b: Array
+    W: Array
+    U_half: Array
+    b_half: Array
+    W_half_T: Array
+    b_hn: Array | None
+
+
+def _pack(cell: str, p: Mapping[str, Array], dtype: np.dtype[Any]) -> _Packed:
+    def names(w: str, order: tuple[str, ...]) -> list[str]:
+        return [f"{w}_{k}" if k else w for k in order]
+
+    def halves(order: tuple[str, ...]) -> Array:
+        return np.array([0.5 if k in _SIGMOID_GATES[cell] else 1.0 for k in order], dtype)
+
+    order_in, order_rec = _INPUT_ORDER[cell], _RECURRENT_ORDER[cell]
+    H = np.shape(p[names("W", order_rec)[0]])[0]
+    U = np.concatenate([p[n] for n in names("U", order_in)]).astype(dtype, copy=False)
+    b = np.concatenate([p[n] for n in names("b", order_in)]).astype(dtype, copy=False)
+    W = np.concatenate([p[n] for n in names("W", order_rec)]).astype(dtype, copy=False)
+    half_in = np.repeat(halves(order_in), H)
+    half_rec = np.repeat(halves(order_rec), H)
+    b_hn = np.asarray(p["b_hn"], dtype) if cell == "gru" else None
+    return _Packed(
+        U,
+        b,
+        W,
+        U * half_in[:, None],
+        b * half_in,
+        np.ascontiguousarray((W * half_rec[:, None]).T),
+        b_hn,
+    )
+
+
+# ----------------------------------------------------------------------- forward
+
+
+def forward_layer(
+    cell: str, p: Mapping[str, Any], x: Any, state0: Any
+) -> tuple[Array, State, Cache]:
+    r"""Run one recurrent layer over a sequence.
+
+    Parameters
+    ----------
+    cell : {"rnn", "lstm", "gru"}
+        Which cell.
+    p : mapping of str to ndarray
+        The layer's parameters under the models' names (:data:`PARAM_NAMES`); every
+        ``U*`` has shape (H, D), every ``W*`` (H, H), every bias (H,).
+    x : ndarray, shape (T, B) of int, or (T, B, D) of float
+        Indices in ``0 .. D-1`` (one-hot inputs, taken as a gather), or dense inputs.
+    state0 : ndarray, shape (B, H), or for the LSTM the pair (h0, s0)
+        The initial state.
+
+    Returns
+    -------
+    hs : ndarray, shape (T, B, H)
+        h(1) .. h(T), in the dtype shared by the parameters and the state.
+    state_T : ndarray, shape (B, H), or the pair (h(T), s(T))
+        The state after the last step.
+    cache : RNNCache, LSTMCache or GRUCache
+        What :func:`backward_layer` needs. ``hs`` and ``state_T`` are views of it.
+
+    Raises
+    ------
+    ValueError
+        If ``cell`` is unknown, a parameter is missing or misshapen, ``x`` or the state
+        has the wrong shape, or an index is out of range.
+    TypeError
+        If ``x`` is neither an integer nor a floating-point array.
+    """
+    cell, p, x, state0 = _check_layer(cell, p, x, state0)
+    return _forward(cell, p, x, state0)
+
+
+def _forward(
+    cell: str, p: Mapping[str, Array], x: Array, state0: State
+) -> tuple[Array, State, Cache]:
+    parts = state0 if isinstance(state0, tuple) else (state0,)
+    dtype = np.result_type(*p.values(), *parts)
+    P = _pack(cell, p, dtype)
+    A = _input_projection(P, x)  # U x(t) + b for every t, sigmoid gates halved: (T, B, G)
+    T, B, _ = A.shape
+    H = P.W.shape[1]
+    hs = np.empty((T + 1, B, H), dtype)  # h(0) .. h(T)
+    hs[0] = parts[0]
+    if cell == "rnn":
+        for t in range(T):
+            a = A[t]
+            a += hs[t] @ P.W_half_T  # eq. (1): a(t) = b + W h(t−1) + U x(t)
+            np.tanh(a, out=hs[t + 1])  # eq. (2)
+        return hs[1:], hs[T], RNNCache(x, hs)
+    if cell == "lstm":
+        return _lstm_forward(P, x, A, hs, parts[1])
+    return _gru_forward(P, x, A, hs)
+
+
+def _input_projection(P: _Packed, x: Array) -> Array:
+    """U x(t) + b for all t at once: a gather of rows of (Uᵀ + b) for one-hot inputs."""
+    if x.dtype.kind in "iu":
+        table = P.U_half.T + P.b_half  # row v is U x + b for the one-hot x of input v
+        return table[x]
+    T, B, D = x.shape
+    A = x.reshape(T * B, D).astype(P.U.dtype, copy=False) @ P.U_half.T
+    A += P.b_half
+    return A.reshape(T, B, -1)
+
+
+def _lstm_forward(
+    P: _Packed, x: Array, A: Array, hs: Array, s0: Array
+) -> tuple[Array, State, LSTMCache]:
+    T, B, G = A.shape
+    H = G // 4
+    ss = np.empty_like(hs)  # s(0) .. s(T)
+    ss[0] = s0
+    tanh_s = np.empty((T, B, H), hs.dtype)
+    ig = np.empty((B, H), hs.dtype)
+    for t in range(T):
+        a = A[t]  # becomes [q, i, f, g](t)
+        a += hs[t] @ P.W_half_T  # the four pre-activations of (L1)-(L4), sigmoid rows halved
+        np.tanh(a, out=a)  # eq. (L3) for g; tanh(a/2) for q, i, f
+        sig = a[:, : 3 * H]
+        sig *= 0.5
+        sig += 0.5  # eqs. (L1), (L2), (L4): σ(a) = 1/2 + tanh(a/2)/2
+        q, i, f, g = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
+        s = np.multiply(f, ss[t], out=ss[t + 1])
+        s += np.multiply(i, g, out=ig)  # eq. (L5)
+        np.tanh(s, out=tanh_s[t])
+        np.multiply(q, tanh_s[t], out=hs[t + 1])  # eq. (L6)
+    return hs[1:], (hs[T], ss[T]), LSTMCache(x, hs, ss, A, tanh_s)
+
+
+def _gru_forward(P: _Packed, x: Array, A: Array, hs: Array) -> tuple[Array, State, GRUCache]:
+    T, B, G = A.shape
+    H = G // 3
+    assert P.b_hn is not None
+    m = np.empty((T, B, H), hs.dtype)
+    tmp = np.empty((B, H), hs.dtype)
+    for t in range(T):
+        a = A[t]  # becomes [r, z, n](t)
+        hw = hs[t] @ P.W_half_T  # [W_n h, W_r h / 2, W_z h / 2](t − 1)
+        rz = a[:, : 2 * H]
+        rz += hw[:, H:]
+        np.tanh(rz, out=rz)
+        rz *= 0.5
+        rz += 0.5  # eqs. (G1), (G2)
+        r, z, n = a[:, :H], a[:, H : 2 * H], a[:, 2 * H :]
+        np.add(hw[:, :H], P.b_hn, out=m[t])  # eq. (G3)
+        n += np.multiply(r, m[t], out=tmp)
+        np.tanh(n, out=n)  # eq. (G4)
+        np.subtract(hs[t], n, out=tmp)
+        tmp *= z
+        np.add(n, tmp, out=hs[t + 1])  # eq. (G5): h(t) = n + z ⊙ (h(t−1) − n)
+    return hs[1:], hs[T], GRUCache(x, hs, A, m)
+
+
+# ---------------------------------------------------------------------- backward
+
+
+def backward_layer(
+    cell: str,
+    p: Mapping[str, Any],
+    dhs: Any,
+    cache: Cache,
+    dstate_T: Any = None,
+    truncation: int | None = None,
+) -> tuple[dict[str, Array], Array | None, State]:
+    r"""Backpropagate any upstream gradient through one layer's sequence.
+
+    Parameters
+    ----------
+    cell : {"rnn", "lstm", "gru"}
+        Which cell; it must be the one that made ``cache``.
+    p : mapping of str to ndarray
+        The parameters the forward pass used.
+    dhs : ndarray, shape (T, B, H)
+        Any gradient on the hidden states h(1) .. h(T). Not modified.
+    cache : RNNCache, LSTMCache or GRUCache
+        From :func:`forward_layer`. Not modified.
+    dstate_T : ndarray, shape (B, H), or for the LSTM a pair, optional
+        A gradient on the final state; None means zero.
+    truncation : int ≥ 1, optional
+        Truncated BPTT, eq. (15): the gradient on the hidden state of step t (and on
+        the final state, as that of step T) is backpropagated through at most this
+        many steps. None is the exact gradient.
+
+    Returns
+    -------
+    grads : dict of str to ndarray
+        The gradient of each parameter of ``p``, by name, each of its parameter's shape.
+    dx : ndarray, shape (T, B, D), or None
+        The gradient on dense inputs; None for one-hot (index) inputs.
+    dstate0 : ndarray, shape (B, H), or for the LSTM a pair
+        The gradient on the initial state.
+
+    Raises
+    ------
+    ValueError
+        If ``cell`` is unknown or does not match the cache, a shape disagrees, or
+        ``truncation`` < 1.
+    TypeError
+        If ``truncation`` is not an int or None.
+    """
+    if cell not in CELLS:
+        raise ValueError(f"cell must be one of {list(CELLS)}, got {cell!r}")
+    expected = {"rnn": RNNCache, "lstm": LSTMCache, "gru": GRUCache}[cell]
+    if not isinstance(cache, expected):
+        raise ValueError(
+            f"cache must be the {expected.__name__} of a {cell} forward pass, "
+            f"got {type(cache).__name__}"
+        )
+    truncation = _check_truncation(truncation)
+    hs = cache.hs
+    T1, B, H = hs.shape
+    dH = np.array(dhs, dtype=hs.dtype)  # our own copy: the backward pass writes into it
+    if dH.shape != (T1 - 1, B, H):
+        raise ValueError(f"dhs must have shape {(T1 - 1, B, H)}, got {dH.shape}")
+    dT = _check_dstate(cell, dstate_T, B, H, hs.dtype)
+    return _backward(cell, _check_params(cell, p), dH, cache, dT, truncation)
+
+
+def _backward(
+    cell: str,
+    p: Mapping[str, Array],
+    dH: Array,
+    cache: Cache,
+    dstate_T: tuple[Array, ...] | None,
+    truncation: int | None,
+) -> tuple[dict[str, Array], Array | None, State]:
+    """The backward pass proper; ``dH`` (T, B, H) is the caller's to give away."""
+    P = _pack(cell, p, dH.dtype)
+    step, delta = _backward_step(cell, P, cache, dH)
+    if truncation is None:
+        dstate = _full_bptt(step, dH, delta, dstate_T, cell == "lstm")
+    else:
+        delta = np.zeros(delta.shape, delta.dtype)  # the sum over lags; the RNN's δ was dH
+        dstate = _truncated_bptt(step, dH, delta, dstate_T, cell == "lstm", truncation)
+    grads, dx = _parameter_gradients(cell, P, cache, delta)
+    return grads, dx, (dstate if cell == "lstm" else dstate[0])
+
+
+Step = Callable[[Any, Array, Array, Array, Array, Array], None]
+"""``step(t, dh, ds, delta, dh_prev, ds_prev)``: backpropagate through step(s) ``t``.
+
+``dh`` (and for the LSTM ``ds``) is the gradient that reaches h(t) (and s(t)) from
+later; ``delta`` receives the gate deltas of step(s) ``t``, ``dh_prev`` and ``ds_prev``
+what reaches h(t − 1) and s(t − 1) through these steps. ``t`` is an int (arrays (B, ·))
+or a slice of steps (arrays (n, B, ·)). The LSTM's ``ds`` is overwritten.
+"""
+
+
+def _full_bptt(
+    step: Step, dH: Array, delta: Array, dstate_T: tuple[Array, ...] | None, lstm: bool
+) -> tuple[Array, ...]:
+    """The exact gradient: one backward step per t, from T down to 1, in place in ``dH``."""
+    T, B, H = dH.shape
+    dh_next = np.zeros((B, H), dH.dtype)  # what reaches h(t) through step t + 1
+    ds = np.zeros((B, H), dH.dtype)  # what reaches s(t) through step t + 1 (LSTM)
+    if dstate_T is not None:
+        dh_next[...] = dstate_T[0]
+        if lstm:
+            ds[...] = dstate_T[1]
+    for t in reversed(range(T)):
+        dh = dH[t]
+        dh += dh_next  # eq. (9), (L7), (G6): the upstream gradient and the recurrent terms
+        step(t, dh, ds, delta[t], dh_next, ds)
+    return (dh_next, ds) if lstm else (dh_next,)  # eq. (14), (L16), (G14)
+
+
+def _truncated_bptt(
+    step: Step,
+    dH: Array,
+    delta: Array,
+    dstate_T: tuple[Array, ...] | None,
+    lstm: bool,
+    truncation: int,
+) -> tuple[Array, ...]:
+    """Eq. (15): for each lag j < k, the gradient at step t from step t + j alone, all t at once.
+
+    ``delta`` (T, B, G) is zero on entry and receives the sum over lags.
+    """
+    T, B, H = dH.shape
+    grad_h, grad_s = dH, np.zeros_like(dH)  # lag 0: the gradient of step t's own terms
+    if dstate_T is not None:
+        grad_h[-1] += dstate_T[0]
+        if lstm:
+            grad_s[-1] += dstate_T[1]
+    dstate0 = [np.zeros((B, H), dH.dtype) for _ in range(2 if lstm else 1)]
+    for j in range(min(truncation, T)):
+        n = T - j
+        part = np.empty((n, *delta.shape[1:]), delta.dtype)
+        dh_prev, ds_prev = np.empty_like(grad_h), np.empty_like(grad_h)
+        step(slice(0, n), grad_h, grad_s, part, dh_prev, ds_prev)
+        delta[:n] += part  # eq. (15)
+        dstate0[0] += dh_prev[0]
+        if lstm:
+            dstate0[1] += ds_prev[0]
+        grad_h, grad_s = dh_prev[1:], ds_prev[1:]
+    return tuple(dstate0)
+
+
+def _backward_step(cell: str, P: _Packed, cache: Cache, dH: Array) -> tuple[Step, Array]:
+    """The cell's backward step over its derivative factors, and its delta buffer.
+
+    The factors, everything in the gate deltas that does not depend on the incoming
+    gradient, are computed here for all steps at once.
+    """
+    W = P.W
+    if isinstance(cache, RNNCache):
+        h = cache.hs[1:]
+        dtanh = np.multiply(h, h)
+        np.subtract(1.0, dtanh, out=dtanh)  # 1 − h(t)², eq. (10)'s factor
+
+        def rnn_step(t: Any, dh: Array, ds: Array, d: Array, dh_prev: Array, _: Array) -> None:
+            np.multiply(dh, dtanh[t], out=d)  # eq. (10)
+            np.matmul(d, W, out=dh_prev)  # eq. (9)'s Wᵀ δ(t) one step earlier, or (14)
+
+        return rnn_step, dH  # δ(t) overwrites the upstream gradient
+    if isinstance(cache, LSTMCache):
+        return _lstm_backward_step(W, cache)
+    return _gru_backward_step(W, cache)
+
+
+def _lstm_backward_step(W: Array, c: LSTMCache) -> tuple[Step, Array]:
+    T, B, G = c.gates.shape
+    H = G // 4
+    sig = c.gates[..., : 3 * H]  # q, i, f
+    g = c.gates[..., 3 * H :]
+    F = np.empty_like(c.gates)  # the factors of (L9)-(L12), gate by gate as in the cache
+    np.multiply(sig, sig, out=F[..., : 3 * H])
+    np.subtract(sig, F[..., : 3 * H], out=F[..., : 3 * H])  # σ(1 − σ) = σ'(a)
+    F[..., :H] *= c.tanh_s  # (L9): tanh s ⊙ q ⊙ (1 − q)
+    F[..., H : 2 * H] *= g  # (L10): g ⊙ i ⊙ (1 − i)
+    F[..., 2 * H : 3 * H] *= c.ss[:-1]  # (L11): s(t−1) ⊙ f ⊙ (1 − f)
+    np.multiply(g, g, out=F[..., 3 * H :])
+    np.subtract(1.0, F[..., 3 * H :], out=F[..., 3 * H :])
+    F[..., 3 * H :] *= c.gates[..., H : 2 * H]  # (L12): i ⊙ (1 − g²)
+    dhds = np.multiply(c.tanh_s, c.tanh_s)
+    np.subtract(1.0, dhds, out=dhds)
+    dhds *= c.gates[..., :H]  # ∂h/∂s = q ⊙ (1 − tanh² s), (L8)'s factor
+    f = c.gates[..., 2 * H : 3 * H]
+    F4 = F.reshape(T, B, 4, H)
+    delta = np.empty_like(F)
+
+    def lstm_step(t: Any, dh: Array, ds: Array, d: Array, dh_prev: Array, ds_prev: Array) -> None:
+        ds += dhds[t] * dh  # eq. (L8)
+        d4 = d.reshape(*d.shape[:-1], 4, H)
+        np.multiply(dh, F4[t][..., 0, :], out=d4[..., 0, :])  # eq. (L9)
+        np.multiply(ds[..., None, :], F4[t][..., 1:, :], out=d4[..., 1:, :])  # (L10)-(L12)
+        np.multiply(f[t], ds, out=ds_prev)  # (L8)'s second term one step earlier, or (L16)
+        np.matmul(d, W, out=dh_prev)  # (L7)'s Σ_k W_kᵀ δ_k one step earlier, or (L16)
+
+    return lstm_step, delta
+
+
+def _gru_backward_step(W: Array, c: GRUCache) -> tuple[Step, Array]:
+    T, B, G = c.gates.shape
+    H = G // 3
+    r, z, n = c.gates[..., :H], c.gates[..., H : 2 * H], c.gates[..., 2 * H :]
+    F = np.empty((T, B, 4 * H), c.gates.dtype)  # factors in the delta order m, r, z, n
+    F[..., :H] = r  # (G9)
+    np.multiply(r, r, out=F[..., H : 2 * H])
+    np.subtract(r, F[..., H : 2 * H], out=F[..., H : 2 * H])
+    F[..., H : 2 * H] *= c.m  # (G10): m ⊙ r ⊙ (1 − r)
+    np.multiply(z, z, out=F[..., 2 * H : 3 * H])
+    np.subtract(z, F[..., 2 * H : 3 * H], out=F[..., 2 * H : 3 * H])
+    F[..., 2 * H : 3 * H] *= c.hs[:-1] - n  # (G8): (h(t−1) − n) ⊙ z ⊙ (1 − z)
+    np.multiply(n, n, out=F[..., 3 * H :])
+    np.subtract(1.0, F[..., 3 * H :], out=F[..., 3 * H :])
+    F[..., 3 * H :] *= 1.0 - z  # (G7): (1 − z) ⊙ (1 − n²)
+    F4 = F.reshape(T, B, 4, H)
+    delta = np.empty_like(F)  # δ_m, δ_r, δ_z, δ_n
+
+    def gru_step(t: Any, dh: Array, _: Array, d: Array, dh_prev: Array, __: Array) -> None:
+        d4 = d.reshape(*d.shape[:-1], 4, H)
+        np.multiply(dh[..., None, :], F4[t][..., 2:, :], out=d4[..., 2:, :])  # (G7), (G8)
+        np.multiply(d4[..., 3:, :], F4[t][..., :2, :], out=d4[..., :2, :])  # (G9), (G10)
+        np.matmul(d[..., : 3 * H], W, out=dh_prev)
+        dh_prev += z[t] * dh  # (G6)'s recurrent terms one step earlier, or (G14)
+
+    return gru_step, delta
+
+
+def _parameter_gradients(
+    cell: str, P: _Packed, cache: Cache, delta: Array
+) -> tuple[dict[str, Array], Array | None]:
+    """The sums over all steps, one product each: ∇W, ∇U, ∇b and the input gradient."""
+    T, B, G_delta = delta.shape
+    H = P.W.shape[1]
+    rows = delta.reshape(T * B, G_delta)
+    d_rec = rows[:, : P.W.shape[0]]  # the deltas that multiply W, in the recurrent order
+    d_in = rows[:, G_delta - P.U.shape[0] :]  # the deltas that multiply U, in the input order
+    dW = d_rec.T @ cache.hs[:-1].reshape(T * B, H)  # eqs. (12), (L14), (G12)
+    x = cache.x
+    if x.dtype.kind in "iu":
+        X = _one_hot_rows(x, P.U.shape[1], delta.dtype)
+        dUT = X @ rows  # eqs. (13), (L15), (G13): each δ(t) added into row x(t)
+        dUT = dUT[:, G_delta - P.U.shape[0] :]
+        dU, db, dx = dUT.T, dUT.sum(axis=0), None  # eqs. (11), (L13), (G11)
+    else:
+        x2 = x.reshape(T * B, -1)
+        dU, db = d_in.T @ x2, d_in.sum(axis=0)
+        dx = (d_in @ P.U).reshape(T, B, -1)
+    grads: dict[str, Array] = {}
+    for k, name in enumerate(_INPUT_ORDER[cell]):
+        suffix = f"_{name}" if name else ""
+        grads["U" + suffix] = np.ascontiguousarray(dU[k * H : (k + 1) * H])
+        grads["b" + suffix] = db[k * H : (k + 1) * H]
+    for k, name in enumerate(_RECURRENT_ORDER[cell]):
+        grads["W" + (f"_{name}" if name else "")] = dW[k * H : (k + 1) * H]
+    if cell == "gru":
+        grads["b_hn"] = d_rec[:, :H].sum(axis=0)  # eq. (G11): Σ δ_m(t)
+    return {name: grads[name] for name in PARAM_NAMES[cell]}, dx
+
+
+def _one_hot_rows(x: Array, size: int, dtype: np.dtype[Any]) -> scipy.sparse.csr_array:
+    r"""The one-hot inputs as a sparse (D, T·B) matrix X: column t·B + b is :math:`x_b^{(t)}`.
+
+    ``X @ D`` for per-step rows ``D`` (T·B, K) is :math:`\sum_t x^{(t)} D^{(t)}`, row v the sum
+    of the rows of the steps whose input is v: T·B·K additions, no dense one-hot array.
+    """
+    flat = x.reshape(-1)
+    order = np.argsort(flat, kind="stable")
+    indptr = np.zeros(size + 1, np.intp)
+    np.cumsum(np.bincount(flat, minlength=size), out=indptr[1:])
+    ones = np.ones(flat.size, dtype)
+    return scipy.sparse.csr_array((ones, order, indptr), shape=(size, flat.size))
+
+
+# ------------------------------------------------------------------------ the loss
+
+
+def loss_and_gradients(
+    model: RecurrentModel,
+    inputs: Any,
+    targets: Any,
+    h0: Any = None,
+    truncation: int | None = None,
+) -> tuple[float, dict[str, Array], Any]:
+    r"""What ``model.loss_and_gradients`` returns, computed on the fast path.
+
+    Same contract and results: see :meth:`rnn.RecurrentModel.loss_and_gradients`. The
+    model's parameters are read through ``model.params`` and its cell through
+    ``model.cell``; the model is not changed.
+
+    Parameters
+    ----------
+    model : RecurrentModel
+        A single-layer RNN, LSTM or GRU.
+    inputs, targets : array_like of int, shape (T,) or (T, B)
+        Input and target character indices.
+    h0 : array_like, shape (H,) or (B, H), or the LSTM's pair, optional
+        The initial state; None means zeros.
+    truncation : int ≥ 1, optional
+        Truncated BPTT, eq. (15); None is the exact gradient.
+
+    Returns
+    -------
+    loss : float
+        The summed negative log-likelihood, eq. (5).
+    grads : dict of str to ndarray
+        The gradient of every parameter, keyed and ordered by ``model.param_names``.
+    h_last : ndarray or pair
+        The state after the last step, shaped like ``h0``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As ``model.loss_and_gradients`` does, with the same messages.
+
+    Examples
+    --------
+    >>> from rnn import LSTM
+    >>> model = LSTM.random(vocab_size=5, hidden_size=4, rng=np.random.default_rng(0))
+    >>> x, y = np.array([[0, 1], [2, 3], [4, 0]]), np.array([[1, 2], [3, 4], [0, 1]])
+    >>> loss, grads, (h, s) = loss_and_gradients(model, x, y)
+    >>> reference, expected, _ = model.loss_and_gradients(x, y)
+    >>> bool(np.isclose(loss, reference, rtol=1e-12))
+    True
+    >>> all(np.allclose(grads[k], expected[k], rtol=1e-12, atol=1e-15) for k in grads)
+    True
+    """
+    params, cell = model.params, model.cell
+    Vw, c = params["V"], params["c"]
+    x, batched = _check_inputs("inputs", inputs, Vw.shape[0])
+    T, B = x.shape
+    state0 = model._check_state(h0, B, batched)
+    y, y_batched = _check_inputs("targets", targets, Vw.shape[0])
+    if y.shape != x.shape or y_batched != batched:
+        shape = x.shape if batched else x.shape[:1]
+        given = y.shape if y_batched else y.shape[:1]
+        raise ValueError(f"targets must have the inputs' shape {shape}, got {given}")
+    truncation = _check_truncation(truncation)
+    p = {name: params[name] for name in PARAM_NAMES[cell]}
+    hs, state_T, cache = _forward(cell, p, x, state0)
+    H = hs.shape[-1]
+    h = hs.reshape(T * B, H)
+    logits = h @ Vw.T.astype(h.dtype, copy=False)  # eq. (3), all steps at once
+    logits += c
+    loss = _softmax_loss_gradient(logits, y.reshape(-1))  # logits become ∇o L
+    grads = {
+        "c": logits.sum(axis=0),  # eq. (7)
+        "V": logits.T @ h,  # eq. (8)
+    }
+    dH = (logits @ Vw).reshape(T, B, H)  # the Vᵀ ∇o(t) L term of eq. (9), ours to overwrite
+    cell_grads, _, _ = _backward(cell, p, dH, cache, None, truncation)
+    grads.update(cell_grads)
+    if not batched:
+        state_T = tuple(s[0] for s in state_T) if isinstance(state_T, tuple) else state_T[0]
+    return float(loss), {name: grads[name] for name in model.param_names}, state_T
+
+
+def _softmax_loss_gradient(o: Array, y: NDArray[np.intp]) -> Any:
+    r"""The summed loss (5) of logits ``o`` (N, V), and ∇o L (6) written over ``o``.
+
+    One exponential per entry: with :math:`z = o - \max o`, the loss at row n is
+    :math:`\ln \sum_k e^{z_k} - z_{y_n}`, and :math:`\hat y = e^z / \sum_k e^{z_k}`.
+    """
+    rows = np.arange(len(o))
+    o -= o.max(axis=1, keepdims=True)  # e^z ≤ 1: no overflow
+    z_y = o[rows, y]
+    np.exp(o, out=o)
+    total = o.sum(axis=1, keepdims=True)
+    o /= total  # eq. (4)
+    o[rows, y] -= 1.0  # eq. (6): ∇o L = ŷ − onehot(y)
+    return np.log(total).sum() - z_y.sum()  # eq. (5)
+
+
+# -------------------------------------------------------------------- validation
+
+
+def _check_params(cell: str, p: Mapping[str, Any]) -> dict[str, Array]:
+    names = PARAM_NAMES[cell]
+    missing = [n for n in names if n not in p]
+    if missing:
+        raise ValueError(
+            f"parameters of a {cell} layer must include {list(names)}, missing {missing}"
+        )
+    arrays = {n: np.asarray(p[n]) for n in names}
+    H, D = arrays[names[0]].shape if arrays[names[0]].ndim == 2 else (-1, -1)
+    for n, a in arrays.items():
+        want = {"U": (H, D), "W": (H, H), "b": (H,)}[n[0]]
+        if a.shape != want or H < 1 or D < 1:
+            raise ValueError(
+                f"{n} must have shape {want} like the other parameters, got {a.shape}"
+            )
+    return arrays
+
+
+def _check_layer(
+    cell: str, p: Mapping[str, Any], x: Any, state0: Any
+) -> tuple[str, dict[str, Array], Array, State]:
+    if cell not in CELLS:
+        raise ValueError(f"cell must be one of {list(CELLS)}, got {cell!r}")
+    arrays = _check_params(cell, p)
+    H, D = arrays[PARAM_NAMES[cell][0]].shape
+    xa = np.asarray(x)
+    if xa.dtype.kind in "iu":
+        if xa.ndim != 2:
+            raise ValueError(f"index inputs x must have shape (T, B), got {xa.shape}")
+        xa, _ = _check_inputs("x", xa, D)
+    elif xa.dtype.kind == "f":
+        if xa.ndim != 3 or xa.shape[2] != D or xa.shape[0] < 1 or xa.shape[1] < 1:
+            raise ValueError(f"dense inputs x must have shape (T, B, {D}), got {xa.shape}")
+    else:
+        raise TypeError(f"x must be an integer or floating-point array, got dtype {xa.dtype}")
+    B = xa.shape[1]
+    if cell == "lstm":
+        if not (isinstance(state0, (tuple, list)) and len(state0) == 2):
+            raise TypeError(
+                f"state0 of an LSTM must be a pair (h0, s0), got {type(state0).__name__}"
+            )
+        state: State = (
+            _check_array_state("h0", state0[0], B, H, True),
+            _check_array_state("s0", state0[1], B, H, True),
+        )
+    else:
+        state = _check_array_state("state0", state0, B, H, True)
+    return cell, arrays, xa, state
+
+
+def _check_dstate(
+    cell: str, dstate: Any, B: int, H: int, dtype: np.dtype[Any]
+) -> tuple[Array, ...] | None:
+    if dstate is None:
+        return None
+    parts = tuple(dstate) if cell == "lstm" else (dstate,)
+    if cell == "lstm" and len(parts) != 2:
+        raise ValueError(f"dstate_T of an LSTM must be a pair (dh, ds), got {len(parts)} arrays")
+    out = tuple(np.asarray(a, dtype) for a in parts)
+    for a in out:
+        if a.shape != (B, H):
+            raise ValueError(f"dstate_T must have shape {(B, H)}, got {a.shape}")
+    return out
