@@ -142,17 +142,14 @@ class LSTMCache:
         h(0) .. h(T).
     ss : ndarray, shape (T + 1, B, H)
         The cell states s(0) .. s(T).
-    gates : ndarray, shape (T, B, 4H)
-        q(t), i(t), f(t), g(t) side by side, in that order.
-    tanh_s : ndarray, shape (T, B, H)
-        tanh s(t).
+    gates : ndarray, shape (T, 4, B, H)
+        q(t), i(t), f(t), g(t), in that order.
     """
 
     x: Array
     hs: Array
     ss: Array
     gates: Array
-    tanh_s: Array
 
 
 @dataclass(frozen=True)
@@ -165,8 +162,8 @@ class GRUCache:
         The inputs.
     hs : ndarray, shape (T + 1, B, H)
         h(0) .. h(T).
-    gates : ndarray, shape (T, B, 3H)
-        r(t), z(t), n(t) side by side, in that order.
+    gates : ndarray, shape (T, 3, B, H)
+        r(t), z(t), n(t), in that order.
     m : ndarray, shape (T, B, H)
         m(t) = b_hn + W_n h(t − 1), eq. (G3).
     """
@@ -261,33 +258,31 @@ def forward_layer(
         If ``x`` is neither an integer nor a floating-point array.
     """
     cell, p, x, state0 = _check_layer(cell, p, x, state0)
-    return _forward(cell, p, x, state0)
-
-
-def _forward(
-    cell: str, p: Mapping[str, Array], x: Array, state0: State
-) -> tuple[Array, State, Cache]:
     parts = state0 if isinstance(state0, tuple) else (state0,)
-    dtype = np.result_type(*p.values(), *parts)
-    P = _pack(cell, p, dtype)
-    A = _input_projection(P, x)  # U x(t) + b for every t, sigmoid gates halved: (T, B, G)
-    T, B, _ = A.shape
+    return _forward(cell, _pack(cell, p, np.result_type(*p.values(), *parts)), x, state0)
+
+
+def _forward(cell: str, P: _Packed, x: Array, state0: State) -> tuple[Array, State, Cache]:
+    parts = state0 if isinstance(state0, tuple) else (state0,)
+    T, B = x.shape[:2]
     H = P.W.shape[1]
-    hs = np.empty((T + 1, B, H), dtype)  # h(0) .. h(T)
+    hs = np.empty((T + 1, B, H), P.W.dtype)  # h(0) .. h(T)
     hs[0] = parts[0]
     if cell == "rnn":
+        hs[1:] = _input_projection(P, x)  # U x(t) + b, overwritten by h(t) below
         for t in range(T):
-            a = A[t]
+            a = hs[t + 1]
             a += hs[t] @ P.W_half_T  # eq. (1): a(t) = b + W h(t−1) + U x(t)
-            np.tanh(a, out=hs[t + 1])  # eq. (2)
+            np.tanh(a, out=a)  # eq. (2)
         return hs[1:], hs[T], RNNCache(x, hs)
+    add_input = _input_adder(P, x)
     if cell == "lstm":
-        return _lstm_forward(P, x, A, hs, parts[1])
-    return _gru_forward(P, x, A, hs)
+        return _lstm_forward(P, x, add_input, hs, parts[1])
+    return _gru_forward(P, x, add_input, hs)
 
 
 def _input_projection(P: _Packed, x: Array) -> Array:
-    """U x(t) + b for all t at once: a gather of rows of (Uᵀ + b) for one-hot inputs."""
+    """U x(t) + b for all t at once, (T, B, G): a gather of rows of (Uᵀ + b) for one-hot x."""
     if x.dtype.kind in "iu":
         table = P.U_half.T + P.b_half  # row v is U x + b for the one-hot x of input v
         return table[x]
@@ -297,52 +292,80 @@ def _input_projection(P: _Packed, x: Array) -> Array:
     return A.reshape(T, B, -1)
 
 
+def _input_adder(P: _Packed, x: Array) -> Callable[[int, Array], None]:
+    """``add_input(t, a)`` adds U x(t) + b to ``a`` (B, G).
+
+    One-hot inputs are gathered step by step from the (D, G) table, which stays in the
+    cache; dense inputs are projected for all steps at once, one large product.
+    """
+    if x.dtype.kind in "iu":
+        table = P.U_half.T + P.b_half  # row v is U x + b for the one-hot x of input v
+        scratch = np.empty((x.shape[1], table.shape[1]), table.dtype)
+
+        def add_gathered(t: int, a: Array) -> None:
+            a += np.take(table, x[t], axis=0, out=scratch)
+
+        return add_gathered
+    A = _input_projection(P, x)
+
+    def add_projected(t: int, a: Array) -> None:
+        a += A[t]
+
+    return add_projected
+
+
 def _lstm_forward(
-    P: _Packed, x: Array, A: Array, hs: Array, s0: Array
+    P: _Packed, x: Array, add_input: Callable[[int, Array], None], hs: Array, s0: Array
 ) -> tuple[Array, State, LSTMCache]:
-    T, B, G = A.shape
-    H = G // 4
+    T, B, H = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
+    gates = np.empty((T, 4, B, H), hs.dtype)  # [q, i, f, g](t), each gate contiguous
     ss = np.empty_like(hs)  # s(0) .. s(T)
     ss[0] = s0
-    tanh_s = np.empty((T, B, H), hs.dtype)
-    ig = np.empty((B, H), hs.dtype)
-    for t in range(T):
-        a = A[t]  # becomes [q, i, f, g](t)
-        a += hs[t] @ P.W_half_T  # the four pre-activations of (L1)-(L4), sigmoid rows halved
-        np.tanh(a, out=a)  # eq. (L3) for g; tanh(a/2) for q, i, f
-        sig = a[:, : 3 * H]
-        sig *= 0.5
-        sig += 0.5  # eqs. (L1), (L2), (L4): σ(a) = 1/2 + tanh(a/2)/2
-        q, i, f, g = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
-        s = np.multiply(f, ss[t], out=ss[t + 1])
-        s += np.multiply(i, g, out=ig)  # eq. (L5)
-        np.tanh(s, out=tanh_s[t])
-        np.multiply(q, tanh_s[t], out=hs[t + 1])  # eq. (L6)
-    return hs[1:], (hs[T], ss[T]), LSTMCache(x, hs, ss, A, tanh_s)
-
-
-def _gru_forward(P: _Packed, x: Array, A: Array, hs: Array) -> tuple[Array, State, GRUCache]:
-    T, B, G = A.shape
-    H = G // 3
-    assert P.b_hn is not None
-    m = np.empty((T, B, H), hs.dtype)
+    a = np.empty((B, 4 * H), hs.dtype)
     tmp = np.empty((B, H), hs.dtype)
     for t in range(T):
-        a = A[t]  # becomes [r, z, n](t)
-        hw = hs[t] @ P.W_half_T  # [W_n h, W_r h / 2, W_z h / 2](t − 1)
+        np.matmul(hs[t], P.W_half_T, out=a)
+        add_input(t, a)  # the pre-activations of (L1)-(L4), the sigmoid gates' halved
+        np.tanh(a.reshape(B, 4, H).transpose(1, 0, 2), out=gates[t])  # eq. (L3) for g
+        sig = gates[t, :3]
+        sig *= 0.5
+        sig += 0.5  # eqs. (L4), (L1), (L2): σ(a) = 1/2 + tanh(a/2)/2
+        q, i, f, g = gates[t]
+        np.multiply(f, ss[t], out=ss[t + 1])
+        ss[t + 1] += np.multiply(i, g, out=tmp)  # eq. (L5)
+        np.multiply(q, np.tanh(ss[t + 1], out=tmp), out=hs[t + 1])  # eq. (L6)
+    return hs[1:], (hs[T], ss[T]), LSTMCache(x, hs, ss, gates)
+
+
+def _gru_forward(
+    P: _Packed, x: Array, add_input: Callable[[int, Array], None], hs: Array
+) -> tuple[Array, State, GRUCache]:
+    T, B, H = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
+    assert P.b_hn is not None
+    gates = np.empty((T, 3, B, H), hs.dtype)  # [r, z, n](t), each gate contiguous
+    m = np.empty((T, B, H), hs.dtype)
+    a = np.empty((B, 3 * H), hs.dtype)
+    hw = np.empty((B, 3 * H), hs.dtype)
+    tmp = np.empty((B, H), hs.dtype)
+    for t in range(T):
+        a[:] = 0.0
+        add_input(t, a)  # [U_r x + b_r, U_z x + b_z] / 2, U_n x + b_n
+        np.matmul(hs[t], P.W_half_T, out=hw)  # [W_n h, W_r h / 2, W_z h / 2](t − 1)
         rz = a[:, : 2 * H]
         rz += hw[:, H:]
-        np.tanh(rz, out=rz)
-        rz *= 0.5
-        rz += 0.5  # eqs. (G1), (G2)
-        r, z, n = a[:, :H], a[:, H : 2 * H], a[:, 2 * H :]
+        r_z = gates[t, :2]
+        np.tanh(rz.reshape(B, 2, H).transpose(1, 0, 2), out=r_z)
+        r_z *= 0.5
+        r_z += 0.5  # eqs. (G1), (G2)
+        r, z, n = gates[t]
         np.add(hw[:, :H], P.b_hn, out=m[t])  # eq. (G3)
-        n += np.multiply(r, m[t], out=tmp)
+        np.multiply(r, m[t], out=n)
+        n += a[:, 2 * H :]
         np.tanh(n, out=n)  # eq. (G4)
         np.subtract(hs[t], n, out=tmp)
         tmp *= z
         np.add(n, tmp, out=hs[t + 1])  # eq. (G5): h(t) = n + z ⊙ (h(t−1) − n)
-    return hs[1:], hs[T], GRUCache(x, hs, A, m)
+    return hs[1:], hs[T], GRUCache(x, hs, gates, m)
 
 
 # ---------------------------------------------------------------------- backward
@@ -403,32 +426,46 @@ def backward_layer(
     truncation = _check_truncation(truncation)
     hs = cache.hs
     T1, B, H = hs.shape
-    dH = np.array(dhs, dtype=hs.dtype)  # our own copy: the backward pass writes into it
+    dH = np.asarray(dhs, dtype=hs.dtype)
     if dH.shape != (T1 - 1, B, H):
         raise ValueError(f"dhs must have shape {(T1 - 1, B, H)}, got {dH.shape}")
     dT = _check_dstate(cell, dstate_T, B, H, hs.dtype)
-    return _backward(cell, _check_params(cell, p), dH, cache, dT, truncation)
+    P = _pack(cell, _check_params(cell, p), hs.dtype)
+    return _backward(cell, P, _adding(dH), cache, dT, truncation)
+
+
+def _adding(dH: Array) -> Upstream:
+    """The upstream gradient held in an array ``dH`` (T, B, H)."""
+
+    def upstream(t: int, dh: Array) -> None:
+        dh += dH[t]
+
+    return upstream
 
 
 def _backward(
     cell: str,
-    p: Mapping[str, Array],
-    dH: Array,
+    P: _Packed,
+    upstream: Upstream,
     cache: Cache,
     dstate_T: tuple[Array, ...] | None,
     truncation: int | None,
+    consume: bool = False,
 ) -> tuple[dict[str, Array], Array | None, State]:
-    """The backward pass proper; ``dH`` (T, B, H) is the caller's to give away."""
-    P = _pack(cell, p, dH.dtype)
-    step, delta = _backward_step(cell, P, cache, dH)
+    """The backward pass proper; with ``consume`` the cache is the caller's to give away."""
+    step, delta = _backward_step(cell, P, cache, consume)
+    H = P.W.shape[1]
     if truncation is None:
-        dstate = _full_bptt(step, dH, delta, dstate_T, cell == "lstm")
+        dstate = _full_bptt(step, upstream, delta, H, dstate_T, cell == "lstm")
     else:
-        delta = np.zeros(delta.shape, delta.dtype)  # the sum over lags; the RNN's δ was dH
-        dstate = _truncated_bptt(step, dH, delta, dstate_T, cell == "lstm", truncation)
+        delta = np.zeros(delta.shape, delta.dtype)  # the sum over lags
+        dstate = _truncated_bptt(step, upstream, delta, H, dstate_T, cell == "lstm", truncation)
     grads, dx = _parameter_gradients(cell, P, cache, delta)
     return grads, dx, (dstate if cell == "lstm" else dstate[0])
 
+
+Upstream = Callable[[int, Array], None]
+"""``upstream(t, dh)`` adds the upstream gradient on h(t) to ``dh`` (B, H)."""
 
 Step = Callable[[Any, Array, Array, Array, Array, Array], None]
 """``step(t, dh, ds, delta, dh_prev, ds_prev)``: backpropagate through step(s) ``t``.
@@ -441,27 +478,34 @@ or a slice of steps (arrays (n, B, ·)). The LSTM's ``ds`` is overwritten.
 
 
 def _full_bptt(
-    step: Step, dH: Array, delta: Array, dstate_T: tuple[Array, ...] | None, lstm: bool
+    step: Step,
+    upstream: Upstream,
+    delta: Array,
+    H: int,
+    dstate_T: tuple[Array, ...] | None,
+    lstm: bool,
 ) -> tuple[Array, ...]:
-    """The exact gradient: one backward step per t, from T down to 1, in place in ``dH``."""
-    T, B, H = dH.shape
-    dh_next = np.zeros((B, H), dH.dtype)  # what reaches h(t) through step t + 1
-    ds = np.zeros((B, H), dH.dtype)  # what reaches s(t) through step t + 1 (LSTM)
+    """The exact gradient: one backward step per t, from T down to 1."""
+    T, B = delta.shape[:2]
+    dh = np.zeros((B, H), delta.dtype)  # the gradient at h(t), from T down
+    dh_prev = np.empty_like(dh)  # what reaches h(t − 1) through step t
+    ds = np.zeros_like(dh)  # the gradient at s(t) (LSTM), in place from T down
     if dstate_T is not None:
-        dh_next[...] = dstate_T[0]
+        dh[...] = dstate_T[0]
         if lstm:
             ds[...] = dstate_T[1]
     for t in reversed(range(T)):
-        dh = dH[t]
-        dh += dh_next  # eq. (9), (L7), (G6): the upstream gradient and the recurrent terms
-        step(t, dh, ds, delta[t], dh_next, ds)
-    return (dh_next, ds) if lstm else (dh_next,)  # eq. (14), (L16), (G14)
+        upstream(t, dh)  # eq. (9), (L7), (G6): the upstream gradient and the recurrent terms
+        step(t, dh, ds, delta[t], dh_prev, ds)
+        dh, dh_prev = dh_prev, dh
+    return (dh, ds) if lstm else (dh,)  # eq. (14), (L16), (G14)
 
 
 def _truncated_bptt(
     step: Step,
-    dH: Array,
+    upstream: Upstream,
     delta: Array,
+    H: int,
     dstate_T: tuple[Array, ...] | None,
     lstm: bool,
     truncation: int,
@@ -470,13 +514,16 @@ def _truncated_bptt(
 
     ``delta`` (T, B, G) is zero on entry and receives the sum over lags.
     """
-    T, B, H = dH.shape
-    grad_h, grad_s = dH, np.zeros_like(dH)  # lag 0: the gradient of step t's own terms
+    T, B = delta.shape[:2]
+    grad_h = np.zeros((T, B, H), delta.dtype)  # lag 0: the gradient of step t's own terms
+    for t in range(T):
+        upstream(t, grad_h[t])
+    grad_s = np.zeros_like(grad_h)
     if dstate_T is not None:
         grad_h[-1] += dstate_T[0]
         if lstm:
             grad_s[-1] += dstate_T[1]
-    dstate0 = [np.zeros((B, H), dH.dtype) for _ in range(2 if lstm else 1)]
+    dstate0 = [np.zeros((B, H), delta.dtype) for _ in range(2 if lstm else 1)]
     for j in range(min(truncation, T)):
         n = T - j
         part = np.empty((n, *delta.shape[1:]), delta.dtype)
@@ -490,11 +537,11 @@ def _truncated_bptt(
     return tuple(dstate0)
 
 
-def _backward_step(cell: str, P: _Packed, cache: Cache, dH: Array) -> tuple[Step, Array]:
-    """The cell's backward step over its derivative factors, and its delta buffer.
+def _backward_step(cell: str, P: _Packed, cache: Cache, consume: bool) -> tuple[Step, Array]:
+    """The cell's backward step, and the buffer for its deltas in the fused layout.
 
-    The factors, everything in the gate deltas that does not depend on the incoming
-    gradient, are computed here for all steps at once.
+    With ``consume``, the LSTM's deltas overwrite its gate activations in the cache,
+    step by step once read.
     """
     W = P.W
     if isinstance(cache, RNNCache):
@@ -506,68 +553,66 @@ def _backward_step(cell: str, P: _Packed, cache: Cache, dH: Array) -> tuple[Step
             np.multiply(dh, dtanh[t], out=d)  # eq. (10)
             np.matmul(d, W, out=dh_prev)  # eq. (9)'s Wᵀ δ(t) one step earlier, or (14)
 
-        return rnn_step, dH  # δ(t) overwrites the upstream gradient
+        return rnn_step, np.empty_like(h)
     if isinstance(cache, LSTMCache):
-        return _lstm_backward_step(W, cache)
-    return _gru_backward_step(W, cache)
+        T, _, B, H = cache.gates.shape
+        gates, ss = cache.gates, cache.ss
+        delta = gates.reshape(T, B, 4 * H) if consume else np.empty((T, B, 4 * H), gates.dtype)
 
+        def lstm_step(
+            t: Any, dh: Array, ds: Array, d: Array, dh_prev: Array, ds_prev: Array
+        ) -> None:
+            G = gates[t]  # [q, i, f, g] of step(s) t: (..., 4, B, H)
+            q, i, f, g = np.moveaxis(G, -3, 0)
+            D = np.subtract(1.0, G)  # becomes [δ_q, δ_i, δ_f, δ_g]
+            D_q, D_i, D_f, D_g = D_all = np.moveaxis(D, -3, 0)
+            D_sig = D_all[:3]
+            D_sig *= np.moveaxis(G, -3, 0)[:3]  # σ'(a) = σ(1 − σ) for q, i, f
+            tanh_s = np.tanh(ss[1:][t])
+            dtanh = np.multiply(tanh_s, tanh_s)
+            np.subtract(1.0, dtanh, out=dtanh)
+            dtanh *= q
+            dtanh *= dh
+            ds += dtanh  # eq. (L8)
+            D_q *= tanh_s
+            D_q *= dh  # eq. (L9)
+            D_i *= g
+            D_i *= ds  # eq. (L10)
+            D_f *= ss[:-1][t]
+            D_f *= ds  # eq. (L11)
+            np.multiply(g, g, out=D_g)
+            np.subtract(1.0, D_g, out=D_g)
+            D_g *= i
+            D_g *= ds  # eq. (L12)
+            np.multiply(f, ds, out=ds_prev)  # (L8)'s second term one step earlier, or (L16)
+            np.copyto(d.reshape(*d.shape[:-1], 4, H), np.swapaxes(D, -3, -2))
+            np.matmul(d, W, out=dh_prev)  # (L7)'s Σ_k W_kᵀ δ_k one step earlier, or (L16)
 
-def _lstm_backward_step(W: Array, c: LSTMCache) -> tuple[Step, Array]:
-    T, B, G = c.gates.shape
-    H = G // 4
-    sig = c.gates[..., : 3 * H]  # q, i, f
-    g = c.gates[..., 3 * H :]
-    F = np.empty_like(c.gates)  # the factors of (L9)-(L12), gate by gate as in the cache
-    np.multiply(sig, sig, out=F[..., : 3 * H])
-    np.subtract(sig, F[..., : 3 * H], out=F[..., : 3 * H])  # σ(1 − σ) = σ'(a)
-    F[..., :H] *= c.tanh_s  # (L9): tanh s ⊙ q ⊙ (1 − q)
-    F[..., H : 2 * H] *= g  # (L10): g ⊙ i ⊙ (1 − i)
-    F[..., 2 * H : 3 * H] *= c.ss[:-1]  # (L11): s(t−1) ⊙ f ⊙ (1 − f)
-    np.multiply(g, g, out=F[..., 3 * H :])
-    np.subtract(1.0, F[..., 3 * H :], out=F[..., 3 * H :])
-    F[..., 3 * H :] *= c.gates[..., H : 2 * H]  # (L12): i ⊙ (1 − g²)
-    dhds = np.multiply(c.tanh_s, c.tanh_s)
-    np.subtract(1.0, dhds, out=dhds)
-    dhds *= c.gates[..., :H]  # ∂h/∂s = q ⊙ (1 − tanh² s), (L8)'s factor
-    f = c.gates[..., 2 * H : 3 * H]
-    F4 = F.reshape(T, B, 4, H)
-    delta = np.empty_like(F)
-
-    def lstm_step(t: Any, dh: Array, ds: Array, d: Array, dh_prev: Array, ds_prev: Array) -> None:
-        ds += dhds[t] * dh  # eq. (L8)
-        d4 = d.reshape(*d.shape[:-1], 4, H)
-        np.multiply(dh, F4[t][..., 0, :], out=d4[..., 0, :])  # eq. (L9)
-        np.multiply(ds[..., None, :], F4[t][..., 1:, :], out=d4[..., 1:, :])  # (L10)-(L12)
-        np.multiply(f[t], ds, out=ds_prev)  # (L8)'s second term one step earlier, or (L16)
-        np.matmul(d, W, out=dh_prev)  # (L7)'s Σ_k W_kᵀ δ_k one step earlier, or (L16)
-
-    return lstm_step, delta
-
-
-def _gru_backward_step(W: Array, c: GRUCache) -> tuple[Step, Array]:
-    T, B, G = c.gates.shape
-    H = G // 3
-    r, z, n = c.gates[..., :H], c.gates[..., H : 2 * H], c.gates[..., 2 * H :]
-    F = np.empty((T, B, 4 * H), c.gates.dtype)  # factors in the delta order m, r, z, n
-    F[..., :H] = r  # (G9)
-    np.multiply(r, r, out=F[..., H : 2 * H])
-    np.subtract(r, F[..., H : 2 * H], out=F[..., H : 2 * H])
-    F[..., H : 2 * H] *= c.m  # (G10): m ⊙ r ⊙ (1 − r)
-    np.multiply(z, z, out=F[..., 2 * H : 3 * H])
-    np.subtract(z, F[..., 2 * H : 3 * H], out=F[..., 2 * H : 3 * H])
-    F[..., 2 * H : 3 * H] *= c.hs[:-1] - n  # (G8): (h(t−1) − n) ⊙ z ⊙ (1 − z)
-    np.multiply(n, n, out=F[..., 3 * H :])
-    np.subtract(1.0, F[..., 3 * H :], out=F[..., 3 * H :])
-    F[..., 3 * H :] *= 1.0 - z  # (G7): (1 − z) ⊙ (1 − n²)
-    F4 = F.reshape(T, B, 4, H)
-    delta = np.empty_like(F)  # δ_m, δ_r, δ_z, δ_n
+        return lstm_step, delta
+    T, _, B, H = cache.gates.shape
+    gates, m, hs = cache.gates, cache.m, cache.hs
+    delta = np.empty((T, B, 4 * H), gates.dtype)  # δ_m, δ_r, δ_z, δ_n
 
     def gru_step(t: Any, dh: Array, _: Array, d: Array, dh_prev: Array, __: Array) -> None:
-        d4 = d.reshape(*d.shape[:-1], 4, H)
-        np.multiply(dh[..., None, :], F4[t][..., 2:, :], out=d4[..., 2:, :])  # (G7), (G8)
-        np.multiply(d4[..., 3:, :], F4[t][..., :2, :], out=d4[..., :2, :])  # (G9), (G10)
+        r, z, n = (gates[t][..., k, :, :] for k in range(3))
+        D = np.empty((*dh.shape[:-2], 4, *dh.shape[-2:]), dh.dtype)  # [δ_m, δ_r, δ_z, δ_n]
+        one_minus_z = np.subtract(1.0, z)
+        np.multiply(n, n, out=D[..., 3, :, :])
+        np.subtract(1.0, D[..., 3, :, :], out=D[..., 3, :, :])
+        D[..., 3, :, :] *= one_minus_z
+        D[..., 3, :, :] *= dh  # eq. (G7)
+        np.subtract(hs[:-1][t], n, out=D[..., 2, :, :])
+        D[..., 2, :, :] *= z
+        D[..., 2, :, :] *= one_minus_z
+        D[..., 2, :, :] *= dh  # eq. (G8)
+        np.multiply(D[..., 3, :, :], r, out=D[..., 0, :, :])  # eq. (G9)
+        np.subtract(1.0, r, out=D[..., 1, :, :])
+        D[..., 1, :, :] *= r
+        D[..., 1, :, :] *= m[t]
+        D[..., 1, :, :] *= D[..., 3, :, :]  # eq. (G10)
+        np.copyto(d.reshape(*d.shape[:-1], 4, H), np.swapaxes(D, -3, -2))
         np.matmul(d[..., : 3 * H], W, out=dh_prev)
-        dh_prev += z[t] * dh  # (G6)'s recurrent terms one step earlier, or (G14)
+        dh_prev += np.multiply(z, dh)  # (G6)'s recurrent terms one step earlier, or (G14)
 
     return gru_step, delta
 
@@ -682,8 +727,9 @@ def loss_and_gradients(
         given = y.shape if y_batched else y.shape[:1]
         raise ValueError(f"targets must have the inputs' shape {shape}, got {given}")
     truncation = _check_truncation(truncation)
-    p = {name: params[name] for name in PARAM_NAMES[cell]}
-    hs, state_T, cache = _forward(cell, p, x, state0)
+    parts = state0 if isinstance(state0, tuple) else (state0,)
+    P = _pack(cell, params, np.result_type(*params.values(), *parts))
+    hs, state_T, cache = _forward(cell, P, x, state0)
     H = hs.shape[-1]
     h = hs.reshape(T * B, H)
     logits = h @ Vw.T.astype(h.dtype, copy=False)  # eq. (3), all steps at once
@@ -693,12 +739,25 @@ def loss_and_gradients(
         "c": logits.sum(axis=0),  # eq. (7)
         "V": logits.T @ h,  # eq. (8)
     }
-    dH = (logits @ Vw).reshape(T, B, H)  # the Vᵀ ∇o(t) L term of eq. (9), ours to overwrite
-    cell_grads, _, _ = _backward(cell, p, dH, cache, None, truncation)
+    if cell == "rnn":  # one product for all steps: at B = 1 it beats T small ones
+        upstream = _adding((logits @ Vw).reshape(T, B, H))  # the Vᵀ ∇o(t) L term of eq. (9)
+    else:  # a product per step: no (T, B, H) buffer beside the gates' (T, B, G)
+        upstream = _output_gradient(logits.reshape(T, B, -1), Vw.astype(h.dtype, copy=False))
+    cell_grads, _, _ = _backward(cell, P, upstream, cache, None, truncation, consume=True)
     grads.update(cell_grads)
     if not batched:
         state_T = tuple(s[0] for s in state_T) if isinstance(state_T, tuple) else state_T[0]
     return float(loss), {name: grads[name] for name in model.param_names}, state_T
+
+
+def _output_gradient(do: Array, Vw: Array) -> Upstream:
+    """The upstream gradient Vᵀ ∇o(t) L of eq. (9), one product per step; ``do`` (T, B, V)."""
+    scratch = np.empty((do.shape[1], Vw.shape[1]), do.dtype)
+
+    def upstream(t: int, dh: Array) -> None:
+        dh += np.matmul(do[t], Vw, out=scratch)
+
+    return upstream
 
 
 def _softmax_loss_gradient(o: Array, y: NDArray[np.intp]) -> Any:
