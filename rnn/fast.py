@@ -195,29 +195,23 @@ class _Packed(NamedTuple):
 
 
 def _pack(cell: str, p: Mapping[str, Array], dtype: np.dtype[Any]) -> _Packed:
-    def names(w: str, order: tuple[str, ...]) -> list[str]:
-        return [f"{w}_{k}" if k else w for k in order]
+    if cell == "rnn":  # one gate, no sigmoid: nothing to stack or halve
+        U, b, W = (np.asarray(p[n], dtype) for n in ("U", "b", "W"))
+        return _Packed(U, b, W, U, b, np.ascontiguousarray(W.T), None)
 
-    def halves(order: tuple[str, ...]) -> Array:
-        return np.array([0.5 if k in _SIGMOID_GATES[cell] else 1.0 for k in order], dtype)
+    def stacked(w: str, order: tuple[str, ...]) -> tuple[Array, Array]:
+        """The rows of ``order`` stacked, as given and with the sigmoid gates' halved."""
+        block = np.concatenate([p[f"{w}_{k}"] for k in order]).astype(dtype, copy=False)
+        half = block.copy()
+        for n, k in enumerate(order):
+            if k in _SIGMOID_GATES[cell]:
+                half[n * len(block) // len(order) : (n + 1) * len(block) // len(order)] *= 0.5
+        return block, half
 
-    order_in, order_rec = _INPUT_ORDER[cell], _RECURRENT_ORDER[cell]
-    H = np.shape(p[names("W", order_rec)[0]])[0]
-    U = np.concatenate([p[n] for n in names("U", order_in)]).astype(dtype, copy=False)
-    b = np.concatenate([p[n] for n in names("b", order_in)]).astype(dtype, copy=False)
-    W = np.concatenate([p[n] for n in names("W", order_rec)]).astype(dtype, copy=False)
-    half_in = np.repeat(halves(order_in), H)
-    half_rec = np.repeat(halves(order_rec), H)
+    (U, U_half), (b, b_half) = (stacked(w, _INPUT_ORDER[cell]) for w in "Ub")
+    W, W_half = stacked("W", _RECURRENT_ORDER[cell])
     b_hn = np.asarray(p["b_hn"], dtype) if cell == "gru" else None
-    return _Packed(
-        U,
-        b,
-        W,
-        U * half_in[:, None],
-        b * half_in,
-        np.ascontiguousarray((W * half_rec[:, None]).T),
-        b_hn,
-    )
+    return _Packed(U, b, W, U_half, b_half, np.ascontiguousarray(W_half.T), b_hn)
 
 
 # ----------------------------------------------------------------------- forward
@@ -269,7 +263,7 @@ def _forward(cell: str, P: _Packed, x: Array, state0: State) -> tuple[Array, Sta
     hs = np.empty((T + 1, B, H), P.W.dtype)  # h(0) .. h(T)
     hs[0] = parts[0]
     if cell == "rnn":
-        hs[1:] = _input_projection(P, x)  # U x(t) + b, overwritten by h(t) below
+        _input_projection(P, x, out=hs[1:])  # U x(t) + b, overwritten by h(t) below
         for t in range(T):
             a = hs[t + 1]
             a += hs[t] @ P.W_half_T  # eq. (1): a(t) = b + W h(t−1) + U x(t)
@@ -281,15 +275,17 @@ def _forward(cell: str, P: _Packed, x: Array, state0: State) -> tuple[Array, Sta
     return _gru_forward(P, x, add_input, hs)
 
 
-def _input_projection(P: _Packed, x: Array) -> Array:
-    """U x(t) + b for all t at once, (T, B, G): a gather of rows of (Uᵀ + b) for one-hot x."""
+def _input_projection(P: _Packed, x: Array, out: Array) -> Array:
+    """U x(t) + b for all t at once into ``out`` (T, B, G): a gather of rows of (Uᵀ + b)
+    for one-hot x, one product for dense x."""
     if x.dtype.kind in "iu":
         table = P.U_half.T + P.b_half  # row v is U x + b for the one-hot x of input v
-        return table[x]
+        return np.take(table, x, axis=0, out=out)
     T, B, D = x.shape
-    A = x.reshape(T * B, D).astype(P.U.dtype, copy=False) @ P.U_half.T
+    A = out.reshape(T * B, -1)
+    np.matmul(x.reshape(T * B, D).astype(P.U.dtype, copy=False), P.U_half.T, out=A)
     A += P.b_half
-    return A.reshape(T, B, -1)
+    return out
 
 
 def _input_adder(P: _Packed, x: Array) -> Callable[[int, Array], None]:
@@ -306,7 +302,7 @@ def _input_adder(P: _Packed, x: Array) -> Callable[[int, Array], None]:
             a += np.take(table, x[t], axis=0, out=scratch)
 
         return add_gathered
-    A = _input_projection(P, x)
+    A = _input_projection(P, x, np.empty((*x.shape[:2], P.U.shape[0]), P.U.dtype))
 
     def add_projected(t: int, a: Array) -> None:
         a += A[t]
@@ -431,16 +427,7 @@ def backward_layer(
         raise ValueError(f"dhs must have shape {(T1 - 1, B, H)}, got {dH.shape}")
     dT = _check_dstate(cell, dstate_T, B, H, hs.dtype)
     P = _pack(cell, _check_params(cell, p), hs.dtype)
-    return _backward(cell, P, _adding(dH), cache, dT, truncation)
-
-
-def _adding(dH: Array) -> Upstream:
-    """The upstream gradient held in an array ``dH`` (T, B, H)."""
-
-    def upstream(t: int, dh: Array) -> None:
-        dh += dH[t]
-
-    return upstream
+    return _backward(cell, P, dH, cache, dT, truncation)
 
 
 def _backward(
@@ -453,8 +440,13 @@ def _backward(
     consume: bool = False,
 ) -> tuple[dict[str, Array], Array | None, State]:
     """The backward pass proper; with ``consume`` the cache is the caller's to give away."""
-    step, delta = _backward_step(cell, P, cache, consume)
     H = P.W.shape[1]
+    if truncation is None and cell == "rnn" and not callable(upstream):
+        delta = upstream if consume else np.array(upstream)
+        dstate: tuple[Array, ...] = (_rnn_deltas(delta, cache.hs, P.W, dstate_T),)
+        grads, dx = _parameter_gradients(cell, P, cache, delta)
+        return grads, dx, dstate[0]
+    step, delta = _backward_step(cell, P, cache, consume)
     if truncation is None:
         dstate = _full_bptt(step, upstream, delta, H, dstate_T, cell == "lstm")
     else:
@@ -464,8 +456,9 @@ def _backward(
     return grads, dx, (dstate if cell == "lstm" else dstate[0])
 
 
-Upstream = Callable[[int, Array], None]
-"""``upstream(t, dh)`` adds the upstream gradient on h(t) to ``dh`` (B, H)."""
+Upstream: TypeAlias = "Array | Callable[[int, Array], None]"
+"""The upstream gradient on h(1) .. h(T): an array (T, B, H), or a function
+``upstream(t, dh)`` that adds that of h(t) to ``dh`` (B, H)."""
 
 Step = Callable[[Any, Array, Array, Array, Array, Array], None]
 """``step(t, dh, ds, delta, dh_prev, ds_prev)``: backpropagate through step(s) ``t``.
@@ -495,10 +488,34 @@ def _full_bptt(
         if lstm:
             ds[...] = dstate_T[1]
     for t in reversed(range(T)):
-        upstream(t, dh)  # eq. (9), (L7), (G6): the upstream gradient and the recurrent terms
+        if callable(upstream):
+            upstream(t, dh)  # eq. (L7), (G6): the upstream gradient and the recurrent terms
+        else:
+            dh += upstream[t]
         step(t, dh, ds, delta[t], dh_prev, ds)
         dh, dh_prev = dh_prev, dh
     return (dh, ds) if lstm else (dh,)  # eq. (14), (L16), (G14)
+
+
+def _rnn_deltas(delta: Array, hs: Array, W: Array, dstate_T: tuple[Array, ...] | None) -> Array:
+    """The RNN's exact δ(t), eqs. (9) and (10), written over the upstream gradient ``delta``.
+
+    The one cell whose step is two operations gets its own loop: at B = 1 the calls of
+    the shared loop would cost as much as the arithmetic. Returns ∇h(0), eq. (14).
+    """
+    dtanh = hs[1:] * hs[1:]
+    np.subtract(1.0, dtanh, out=dtanh)  # 1 − h(t)² = ∂h(t)/∂a(t) for every t, eq. (10)'s factor
+    d_next = delta[-1]
+    if dstate_T is not None:
+        d_next += dstate_T[0]
+    d_next *= dtanh[-1]  # eqs. (9) and (10) at t = T
+    for t in reversed(range(len(delta) - 1)):
+        d = delta[t]
+        d += np.dot(d_next, W)  # eq. (9)
+        d *= dtanh[t]  # eq. (10)
+        d_next = d
+    dh0: Array = np.dot(d_next, W)  # eq. (14)
+    return dh0
 
 
 def _truncated_bptt(
@@ -517,7 +534,10 @@ def _truncated_bptt(
     T, B = delta.shape[:2]
     grad_h = np.zeros((T, B, H), delta.dtype)  # lag 0: the gradient of step t's own terms
     for t in range(T):
-        upstream(t, grad_h[t])
+        if callable(upstream):
+            upstream(t, grad_h[t])
+        else:
+            grad_h[t] += upstream[t]
     grad_s = np.zeros_like(grad_h)
     if dstate_T is not None:
         grad_h[-1] += dstate_T[0]
@@ -629,7 +649,7 @@ def _parameter_gradients(
     dW = d_rec.T @ cache.hs[:-1].reshape(T * B, H)  # eqs. (12), (L14), (G12)
     x = cache.x
     if x.dtype.kind in "iu":
-        X = _one_hot_rows(x, P.U.shape[1], delta.dtype)
+        X = _one_hot_columns(x, P.U.shape[1], delta.dtype)
         dUT = X @ rows  # eqs. (13), (L15), (G13): each δ(t) added into row x(t)
         dUT = dUT[:, G_delta - P.U.shape[0] :]
         dU, db, dx = dUT.T, dUT.sum(axis=0), None  # eqs. (11), (L13), (G11)
@@ -649,18 +669,14 @@ def _parameter_gradients(
     return {name: grads[name] for name in PARAM_NAMES[cell]}, dx
 
 
-def _one_hot_rows(x: Array, size: int, dtype: np.dtype[Any]) -> scipy.sparse.csr_array:
+def _one_hot_columns(x: Array, size: int, dtype: np.dtype[Any]) -> scipy.sparse.csc_array:
     r"""The one-hot inputs as a sparse (D, T·B) matrix X: column t·B + b is :math:`x_b^{(t)}`.
 
-    ``X @ D`` for per-step rows ``D`` (T·B, K) is :math:`\sum_t x^{(t)} D^{(t)}`, row v the sum
-    of the rows of the steps whose input is v: T·B·K additions, no dense one-hot array.
+    ``X @ R`` for per-step rows ``R`` (T·B, K) is :math:`\sum_t x^{(t)} R^{(t)}`: row v sums
+    the rows of the steps whose input is v, T·B·K additions and no dense one-hot array.
     """
-    flat = x.reshape(-1)
-    order = np.argsort(flat, kind="stable")
-    indptr = np.zeros(size + 1, np.intp)
-    np.cumsum(np.bincount(flat, minlength=size), out=indptr[1:])
-    ones = np.ones(flat.size, dtype)
-    return scipy.sparse.csr_array((ones, order, indptr), shape=(size, flat.size))
+    n = x.size
+    return scipy.sparse.csc_array((np.ones(n, dtype), x.reshape(-1), np.arange(n + 1)), (size, n))
 
 
 # ------------------------------------------------------------------------ the loss
@@ -740,7 +756,7 @@ def loss_and_gradients(
         "V": logits.T @ h,  # eq. (8)
     }
     if cell == "rnn":  # one product for all steps: at B = 1 it beats T small ones
-        upstream = _adding((logits @ Vw).reshape(T, B, H))  # the Vᵀ ∇o(t) L term of eq. (9)
+        upstream: Upstream = (logits @ Vw).reshape(T, B, H)  # eq. (9)'s Vᵀ ∇o(t) L term
     else:  # a product per step: no (T, B, H) buffer beside the gates' (T, B, G)
         upstream = _output_gradient(logits.reshape(T, B, -1), Vw.astype(h.dtype, copy=False))
     cell_grads, _, _ = _backward(cell, P, upstream, cache, None, truncation, consume=True)
