@@ -1,18 +1,21 @@
-"""Training throughput of the reference RNN against a seed-style loop and PyTorch, on one thread.
+"""Training throughput of the fast path (rnn/fast.py) against the reference, a seed-style loop
+and PyTorch.
 
 Run: ``nox -s bench`` (every ``benchmarks/bench_*.py``), or this script alone with
 ``python benchmarks/bench_training.py [--repeats 15] [--block 0.15] [--processes 3]
 [--train-runs 3]``;
 ``--no-trim`` is a diagnostic run (see below), not one for the targets.
 
-What one *training step* is: ``loss_and_gradients`` on a window of T characters in each of
-B streams, the hidden state carried in from the previous step, then the AdaGrad step with
-elementwise clipping (the library's :class:`rnn.optim.AdaGrad`). It is timed at V = 65,
-H = 100, T = 25 for B = 1 and B = 64, in float64, with BLAS limited to one thread, and
-reported in characters per second (T·B per step).
+Two workloads, each timed in one run with its PyTorch counterpart:
 
-Beside it, in the same run and the same rounds:
+**The vanilla RNN, float64, one thread.** One *training step* is
+``rnn.fast.loss_and_gradients`` on a window of T characters in each of B streams, the
+hidden state carried in from the previous step, then the AdaGrad step with elementwise
+clipping (the library's :class:`rnn.optim.AdaGrad`). It is timed at V = 65, H = 100,
+T = 25 for B = 1 and B = 64, with BLAS limited to one thread, and reported in characters
+per second (T·B per step). Beside it, in the same rounds:
 
+- ``reference``: the same step through the model's own ``loss_and_gradients``;
 - ``seed-style``: the seed's way, kept here only: one-hot column vectors and ``np.dot`` at
   every step, per-step dicts, gradients accumulated inside the backward loop, and the
   exact gradient (the seed's missing ``Wᵀδ(t+1)`` term added, so that all rows compute the
@@ -23,6 +26,16 @@ Beside it, in the same run and the same rounds:
 - the float64 matrix product of two 1000 × 1000 matrices, the machine's peak for the
   FLOP-rate figure. A step costs 6H² + 6VH FLOPs per character (2H² and 2VH forward, twice
   that backward); the input projection is a gather and costs none.
+
+**The LSTM, float32, as many threads as cores**, at V = 65, H = 128, B = 50, T = 50, the
+sizes of the tiny-shakespeare comparison. Ours is ``rnn.fast.loss_and_gradients`` plus an
+Adam update with clipping by value at 5 (written here, in place, as a trainer would);
+PyTorch's is ``nn.LSTM`` + ``nn.Linear`` + ``cross_entropy``, forward and backward only
+(``torch.set_num_threads`` = cores), so its optimizer step is not counted against it. Both
+carry the state between steps. numpy's BLAS gets the same number of threads
+(threadpoolctl), and these two are timed in wall-clock seconds: CPU seconds would add up
+the threads. ``reference`` (the model's own ``loss_and_gradients`` plus the same update)
+is shown beside them.
 
 Before timing, the gradients of every implementation are checked against ours.
 
@@ -35,9 +48,9 @@ that differs from one process to the next: the same step of the same code measur
 0 to about 950 page faults per step in different processes. So each implementation runs
 in several processes (``--processes``, 3 by default), and every process's time is printed.
 The workers take turns: every round times one block of steps of each, so that the noise
-of a shared machine falls on all of them alike. Times are the workers' CPU seconds
-(user + system, so page faults count), which leave out the time a worker waits for a
-core while other jobs run. A worker's figure is its median over the rounds, an
+of a shared machine falls on all of them alike. Single-threaded times are the workers' CPU
+seconds (user + system, so page faults count), which leave out the time a worker waits for
+a core while other jobs run. A worker's figure is its median over the rounds, an
 implementation's the median over its processes; ratios are ratios of those medians. The
 AdaGrad step alone is timed too, to show its share of ours. With ``--no-trim`` the workers
 start with glibc's trimming turned off through its environment variables, so that freed
@@ -73,13 +86,16 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
 
-from rnn import RNN  # noqa: E402
+from rnn import LSTM, RNN, fast  # noqa: E402
 from rnn.optim import AdaGrad  # noqa: E402
 
 VOCAB, HIDDEN, STEPS = 65, 100, 25
 BATCHES = (1, 64)
 LEARNING_RATE, CLIP = 0.1, 1.0
 FLOPS_PER_CHAR = 6 * HIDDEN**2 + 6 * VOCAB * HIDDEN
+CORES = os.cpu_count() or 1
+LSTM_VOCAB, LSTM_HIDDEN, LSTM_STEPS, LSTM_BATCH = 65, 128, 50, 50
+ADAM_LR, ADAM_CLIP = 2e-3, 5.0
 NO_TRIM = {"MALLOC_MMAP_THRESHOLD_": str(2**26), "MALLOC_TRIM_THRESHOLD_": str(2**28)}
 
 Step = Callable[[], None]
@@ -98,7 +114,20 @@ def _data(batch: int) -> tuple[RNN, np.ndarray, np.ndarray]:
 
 
 def ours(batch: int) -> Step:
-    """One training step of the library, the hidden state carried between steps."""
+    """One training step on the fast path, the hidden state carried between steps."""
+    model, x, y = _data(batch)
+    optimizer = AdaGrad(LEARNING_RATE, clip=CLIP)
+    state: list[Any] = [None]
+
+    def step() -> None:
+        _, grads, state[0] = fast.loss_and_gradients(model, x, y, state[0])
+        optimizer.step(model.params, grads)
+
+    return step
+
+
+def reference(batch: int) -> Step:
+    """One training step through the model's own ``loss_and_gradients``."""
     model, x, y = _data(batch)
     optimizer = AdaGrad(LEARNING_RATE, clip=CLIP)
     state: list[Any] = [None]
@@ -299,14 +328,123 @@ def matmul(_: int) -> Step:
     return step
 
 
+def _lstm_data() -> tuple[LSTM, np.ndarray, np.ndarray]:
+    """A float32 LSTM at the tiny-shakespeare sizes and one window of random characters."""
+    rng = np.random.default_rng(0)
+    model = LSTM.random(LSTM_VOCAB, LSTM_HIDDEN, rng, scale=0.1, dtype=np.float32)
+    x = rng.integers(0, LSTM_VOCAB, (LSTM_STEPS, LSTM_BATCH))
+    y = rng.integers(0, LSTM_VOCAB, (LSTM_STEPS, LSTM_BATCH))
+    return model, x, y
+
+
+class Adam:
+    """Adam (Kingma and Ba 2015) with clipping by value first, in place, as a trainer runs it."""
+
+    def __init__(self, params: dict[str, np.ndarray]) -> None:
+        self.m = {k: np.zeros_like(p) for k, p in params.items()}
+        self.v = {k: np.zeros_like(p) for k, p in params.items()}
+        self.t = 0
+
+    def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
+        self.t += 1
+        lr = ADAM_LR * (1 - 0.999**self.t) ** 0.5 / (1 - 0.9**self.t)  # bias corrections
+        for k, p in params.items():
+            g, m, v = np.clip(grads[k], -ADAM_CLIP, ADAM_CLIP, out=grads[k]), self.m[k], self.v[k]
+            m *= 0.9
+            m += 0.1 * g
+            v *= 0.999
+            v += 0.001 * g * g
+            p -= lr * m / (np.sqrt(v) + 1e-8)
+
+
+def _lstm_step(loss_and_gradients: Callable[..., Any]) -> Step:
+    model, x, y = _lstm_data()
+    optimizer = Adam(model.params)
+    state: list[Any] = [None]
+
+    def step() -> None:
+        _, grads, state[0] = loss_and_gradients(model, x, y, state[0])
+        optimizer.step(model.params, grads)
+
+    return step
+
+
+def lstm_fast(_: int) -> Step:
+    """One LSTM training step on the fast path, Adam included."""
+    return _lstm_step(fast.loss_and_gradients)
+
+
+def lstm_reference(_: int) -> Step:
+    """One LSTM training step through the model's own ``loss_and_gradients``, Adam included."""
+    return _lstm_step(lambda model, *args: model.loss_and_gradients(*args))
+
+
+def _torch_lstm() -> tuple[Any, Step]:
+    """PyTorch's ``nn.LSTM`` + ``nn.Linear``, float32: (gradient function, forward+backward)."""
+    import torch
+    import torch.nn.functional as F
+
+    torch.set_num_threads(CORES)
+    model, x, y = _lstm_data()
+    p = model.params
+    lstm = torch.nn.LSTM(LSTM_VOCAB, LSTM_HIDDEN)
+    out = torch.nn.Linear(LSTM_HIDDEN, LSTM_VOCAB)
+    with torch.no_grad():
+        for name, part in (("weight_ih_l0", "U"), ("weight_hh_l0", "W"), ("bias_ih_l0", "b")):
+            stacked = np.concatenate([p[f"{part}_{k}"] for k in "ifgq"])
+            getattr(lstm, name).copy_(torch.from_numpy(stacked))
+        lstm.bias_hh_l0.zero_()
+        out.weight.copy_(torch.from_numpy(p["V"]))
+        out.bias.copy_(torch.from_numpy(p["c"]))
+    params = [*lstm.parameters(), *out.parameters()]
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y).reshape(-1)
+    state: list[Any] = [None]
+
+    def loss_backward() -> None:
+        for q in params:
+            q.grad = None
+        hs, (h, c) = lstm(F.one_hot(xt, LSTM_VOCAB).to(torch.float32), state[0])
+        loss = F.cross_entropy(out(hs).reshape(-1, LSTM_VOCAB), yt, reduction="sum")
+        loss.backward()
+        state[0] = (h.detach(), c.detach())
+
+    def grads() -> dict[str, np.ndarray]:
+        loss_backward()
+        H = LSTM_HIDDEN
+        result = {"V": out.weight.grad.numpy(), "c": out.bias.grad.numpy()}
+        for name, part in (("weight_ih_l0", "U"), ("weight_hh_l0", "W"), ("bias_ih_l0", "b")):
+            g = getattr(lstm, name).grad.numpy()
+            result.update({f"{part}_{k}": g[n * H : (n + 1) * H] for n, k in enumerate("ifgq")})
+        return {k: v.copy() for k, v in result.items()}
+
+    return grads, loss_backward
+
+
+def torch_lstm(_: int) -> Step:
+    """PyTorch's LSTM step: forward and backward, no optimizer."""
+    return _torch_lstm()[1]
+
+
 WORKLOADS: dict[str, Callable[[int], Step]] = {
     "ours": ours,
+    "reference": reference,
     "seed-style": seed_style,
     "torch loop": torch_loop,
     "torch nn.RNN": torch_rnn,
     "adagrad": adagrad,
     "matmul": matmul,
+    "lstm fast": lstm_fast,
+    "lstm fast, 1 thread": lstm_fast,
+    "lstm reference": lstm_reference,
+    "torch nn.LSTM": torch_lstm,
 }
+
+THREADS = {"lstm fast": CORES, "lstm reference": CORES, "torch nn.LSTM": CORES}
+"""BLAS (and PyTorch) threads of the workloads that do not run on one thread."""
+
+WALL_CLOCK = {*THREADS, "lstm fast, 1 thread"}
+"""The workloads timed in wall-clock seconds: the multi-threaded ones and what they are
+compared with."""
 
 
 # ------------------------------------------------------------------- workers and rounds
@@ -315,12 +453,15 @@ WORKLOADS: dict[str, Callable[[int], Step]] = {
 def _worker(conn: Connection, name: str, batch: int, block: float) -> None:
     """Build one workload, then answer commands: calibrate a block, time a block, or stop.
 
-    Times are CPU seconds of this process (``time.process_time``): on a machine shared
-    with other jobs they exclude the time the worker waits for a core, and they include
-    the kernel's time for page faults. Each timed block reports (seconds, page faults)
-    per step.
+    Times of the one-thread RNN workloads are CPU seconds of this process
+    (``time.process_time``): on a machine shared with other jobs they exclude the time the
+    worker waits for a core, and they include the kernel's time for page faults. The LSTM
+    workloads are timed in wall-clock seconds (:data:`WALL_CLOCK`), since the CPU seconds
+    of a multi-threaded one add up its threads. Each timed block reports (seconds, page
+    faults) per step.
     """
-    with threadpool_limits(limits=1):
+    clock = time.perf_counter if name in WALL_CLOCK else time.process_time
+    with threadpool_limits(limits=THREADS.get(name, 1)):
         step = WORKLOADS[name](batch)
         for _ in range(3):
             step()
@@ -331,18 +472,18 @@ def _worker(conn: Connection, name: str, batch: int, block: float) -> None:
                 n, elapsed = 1, 0.0
                 while elapsed < block / 4:
                     n *= 2
-                    start = time.process_time()
+                    start = clock()
                     for _ in range(n):
                         step()
-                    elapsed = time.process_time() - start
+                    elapsed = clock() - start
                 n = max(1, round(n * block / elapsed))
                 conn.send(n)
                 continue
             faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-            start = time.process_time()
+            start = clock()
             for _ in range(n):
                 step()
-            seconds = time.process_time() - start
+            seconds = clock() - start
             faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
             conn.send((seconds / n, faults / n))
 
@@ -394,8 +535,11 @@ def time_rounds(
 def check_gradients(batch: int, with_torch: bool) -> str:
     """Largest relative difference between our gradients and each other implementation's."""
     model, x, y = _data(batch)
-    _, ref, _ = model.loss_and_gradients(x, y)
-    others = {"seed-style": SeedStyle(model).gradients(x, y, np.zeros((HIDDEN, batch)))[1]}
+    _, ref, _ = fast.loss_and_gradients(model, x, y)
+    others = {
+        "reference": model.loss_and_gradients(x, y)[1],
+        "seed-style": SeedStyle(model).gradients(x, y, np.zeros((HIDDEN, batch)))[1],
+    }
     if with_torch:
         others["torch loop"] = _torch_loop(batch)[0]()
         others["torch nn.RNN"] = _torch_rnn(batch)[0]()
@@ -412,8 +556,19 @@ def check_gradients(batch: int, with_torch: bool) -> str:
     return ", ".join(worst)
 
 
+def check_lstm_gradients() -> str:
+    """Largest relative difference between PyTorch's float32 LSTM gradients and ours."""
+    model, x, y = _lstm_data()
+    _, ours, _ = fast.loss_and_gradients(model, x, y)
+    theirs = _torch_lstm()[0]()
+    err = max(float(np.max(np.abs(theirs[k] - g)) / np.max(np.abs(g))) for k, g in ours.items())
+    if err > 1e-4:  # float32: ε ≈ 1.2e-7, summed over T·B = 2500 terms per entry
+        raise AssertionError(f"PyTorch's LSTM gradients differ from ours: {err:.1e}")
+    return f"torch nn.LSTM {err:.0e}"
+
+
 def peak_memory(steps: int, batch: int, seed: bool = False) -> int:
-    """Peak bytes traced during one call of ``loss_and_gradients`` (or the seed-style one)."""
+    """Peak bytes traced during one call of ``fast.loss_and_gradients`` (or the seed-style one)."""
     model, _, _ = _data(1)
     rng = np.random.default_rng(1)
     x = rng.integers(0, VOCAB, (steps, batch))
@@ -424,7 +579,7 @@ def peak_memory(steps: int, batch: int, seed: bool = False) -> int:
     if net is not None:
         net.gradients(x, y, h0)
     else:
-        model.loss_and_gradients(x, y)
+        fast.loss_and_gradients(model, x, y)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     return peak
@@ -480,7 +635,11 @@ def main() -> None:
     have_torch = importlib.util.find_spec("torch") is not None
 
     blas = threadpool_info()
-    print(f"Training throughput: V={VOCAB}, H={HIDDEN}, T={STEPS}, float64, one thread")
+    print(
+        f"Training throughput: the RNN at V={VOCAB}, H={HIDDEN}, T={STEPS}, float64, one thread; "
+        f"the LSTM at V={LSTM_VOCAB}, H={LSTM_HIDDEN}, B={LSTM_BATCH}, T={LSTM_STEPS}, float32, "
+        f"{CORES} threads (numpy's BLAS and PyTorch)"
+    )
     print(
         f"numpy {np.__version__}; BLAS "
         + ", ".join(f"{b['internal_api']} {b['version']} ({b['architecture']})" for b in blas)
@@ -497,10 +656,15 @@ def main() -> None:
         print("DIAGNOSTIC RUN: glibc's trimming is off in the workers; targets do not apply")
     for batch in BATCHES:
         print(f"gradients agree with ours at B={batch}: {check_gradients(batch, have_torch)}")
+    if have_torch:
+        print(f"LSTM gradients agree with ours: {check_lstm_gradients()}")
 
-    names = ["ours", "seed-style"] + (["torch loop", "torch nn.RNN"] if have_torch else [])
+    names = ["ours", "reference", "seed-style"]
+    names += ["torch loop", "torch nn.RNN"] if have_torch else []
+    lstm_names = ["lstm fast", "lstm fast, 1 thread", "lstm reference"]
+    lstm_names += ["torch nn.LSTM"] if have_torch else []
     jobs = [(name, batch) for batch in BATCHES for name in names]
-    jobs += [("adagrad", 0), ("matmul", 0)]
+    jobs += [("adagrad", 0), ("matmul", 0)] + [(name, LSTM_BATCH) for name in lstm_names]
     print(
         f"\ntiming {len(jobs)} workloads in {args.processes} worker processes each, in turns: "
         f"{args.repeats} rounds of ~{args.block} CPU s each ..."
@@ -543,6 +707,32 @@ def main() -> None:
             fraction = rate["ours"] * FLOPS_PER_CHAR / 1e9 / peak
             targets.append(("B=64 ours ≥ 40% of the matmul peak", fraction, 0.40))
 
+    chars = LSTM_STEPS * LSTM_BATCH
+    lstm_rate = {name: chars / timed[(name, LSTM_BATCH)][0] for name in lstm_names}
+    print(
+        f"\nLSTM, H={LSTM_HIDDEN}, B={LSTM_BATCH}, T={LSTM_STEPS}, float32, {CORES} threads: one "
+        "training step (ours with Adam; PyTorch forward + backward), wall-clock medians "
+        f"(us/step of each process)"
+    )
+    for name in lstm_names:
+        seconds, faults = timed[(name, LSTM_BATCH)]
+        spread = ", ".join(f"{1e6 * p[0]:.0f}" for p in sorted(per_process[(name, LSTM_BATCH)]))
+        print(
+            f"  {name:20s} {lstm_rate[name]:>9,.0f} chars/s {1e6 * seconds:>7.0f} us/step"
+            f" {faults:6.0f} page faults/step   fast/this "
+            f"{lstm_rate['lstm fast'] / lstm_rate[name]:5.2f}x   ({spread})"
+        )
+    if have_torch:
+        torch_rate = lstm_rate["torch nn.LSTM"]
+        for name, label in (("lstm fast", f"{CORES} threads"), ("lstm fast, 1 thread", "1")):
+            targets.append(
+                (
+                    f"LSTM ours ({label}) ≥ 1.0x PyTorch ({CORES})",
+                    lstm_rate[name] / torch_rate,
+                    1.0,
+                )
+            )
+
     lengths = (25, 100, 400)
     params = sum(p.nbytes for p in _data(1)[0].params.values())
     print(f"\nPeak memory of one call (tracemalloc), bytes; the parameters take {params:,}")
@@ -573,9 +763,16 @@ def main() -> None:
 
     if args.no_trim:
         return
-    print("\nTargets (ratios from the same rounds; default training as 5 s / its wall time)")
+    print(
+        "\nTargets (ratios from the same rounds; the default training run as 5 s / its wall "
+        "time; the margin is how far the ratio is above or below what is needed)"
+    )
     for label, value, need in targets:
-        print(f"  {label:44s} {value:6.3f} (need {need:.2f})  {_verdict(value >= need)}")
+        margin = 100 * (value / need - 1)
+        print(
+            f"  {label:46s} {value:6.3f} (need {need:.2f})  {_verdict(value >= need)}, "
+            f"margin {margin:+.0f}%"
+        )
 
 
 if __name__ == "__main__":

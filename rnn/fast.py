@@ -266,7 +266,7 @@ def _forward(cell: str, P: _Packed, x: Array, state0: State) -> tuple[Array, Sta
         _input_projection(P, x, out=hs[1:])  # U x(t) + b, overwritten by h(t) below
         for t in range(T):
             a = hs[t + 1]
-            a += hs[t] @ P.W_half_T  # eq. (1): a(t) = b + W h(t−1) + U x(t)
+            a += np.dot(hs[t], P.W_half_T)  # eq. (1): a(t) = b + W h(t−1) + U x(t)
             np.tanh(a, out=a)  # eq. (2)
         return hs[1:], hs[T], RNNCache(x, hs)
     add_input = _input_adder(P, x)
