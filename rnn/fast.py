@@ -10,54 +10,64 @@ Sizes as everywhere: ``T`` steps, ``B`` sequences, ``H`` hidden units, ``D`` inp
 characters for one-hot inputs), ``G`` the width of a cell's fused gate block (H for the
 RNN, 4H for the LSTM, 3H for the GRU).
 
-The rearrangements, and the target each one serves
----------------------------------------------------
-The targets (``benchmarks/bench_training.py``): the vanilla RNN in float64 on one thread
-at least 3x the seed-style loop and 3x PyTorch at B = 1, at least 1.5x PyTorch and 40 %
-of the matmul peak at B = 64; the LSTM in float32 at H = 128, B = 50, T = 50 at least as
-fast as PyTorch's ``nn.LSTM`` + ``nn.Linear`` with as many threads as cores.
+**The rearrangements, and the target each one serves.** The targets, measured by
+``benchmarks/bench_training.py``: the vanilla RNN in float64 on one thread at least 3x
+the seed-style loop and 3x PyTorch at B = 1, at least 1.5x PyTorch and 40 % of the
+matmul peak at B = 64; the LSTM in float32 at H = 128, B = 50, T = 50 (training step
+with an Adam update) at least as fast as PyTorch's ``nn.LSTM`` + ``nn.Linear`` forward
+and backward with as many threads as cores.
 
-1. **Only the recurrence steps through time** (every target). The input projection,
-   the output layer, the softmax, the loss and every parameter-gradient sum are one
-   operation over all T·B rows; the Python loop runs only the recurrent product and
-   the elementwise work of a step. At B = 1 the per-call overhead of numpy is most of
-   the cost, so this is what the B = 1 targets need.
-2. **One-hot inputs are gathers and sparse sums** (B = 1 and B = 64 RNN, LSTM).
-   :math:`U x^{(t)} + b` for all steps is one gather of rows of :math:`(U^\top + b)`,
-   no product. :math:`\nabla U = \sum_t \delta^{(t)} x^{(t)\top}` is a sparse (V, T·B)
+1. **Only the recurrence steps through time** (every target). The output layer, the
+   softmax, the loss and every parameter-gradient sum are one operation over all T·B
+   rows: ∇W = Σ δ(t) h(t − 1)ᵀ, for instance, is one (G, T·B) × (T·B, H) product after
+   the loop. The Python loop runs only the recurrent product and the elementwise work
+   of a step. At B = 1 numpy's per-call overhead is most of the cost, so the RNN keeps
+   a loop of its own for exact BPTT, two operations a step (``_rnn_deltas``).
+2. **One-hot inputs are gathers and sparse sums** (RNN B = 1 and B = 64, LSTM).
+   :math:`U x^{(t)} + b` is a row of the table :math:`(U^\top + b)`, gathered, not a
+   product; :math:`\nabla U = \sum_t \delta^{(t)} x^{(t)\top}` is a sparse (V, T·B)
    one-hot matrix times the stacked deltas, T·B·G additions. For one-hot inputs
    :math:`\nabla b` is the column sum of that (V, G) result, not of the (T·B, G) deltas.
-3. **Fused gates** (LSTM target). The four LSTM gates (three GRU gates) are stacked
-   into one (H, G) recurrent matrix, so a step is one (B, H) × (H, G) product forward
-   and one (B, G) × (G, H) backward instead of four (three); the input gather reads one
-   stacked (D, G) table; the nonlinearities run on the fused block, tanh over all of it
-   at once. Internally the LSTM gates are stacked q, i, f, g (sigmoids first, and the
-   three gates that multiply :math:`\nabla_s L` adjacent) and the GRU's recurrent rows
-   n, r, z (the rows the backward product needs first).
-4. **Sigmoid as a halved tanh, the halving folded into the weights** (LSTM and GRU
-   targets). :math:`\sigma(a) = \tfrac12 + \tfrac12 \tanh \tfrac a2`, the identity the
-   reference uses. The sigmoid gates' rows of U, W and b are halved once per call
-   (exact: a power of two), so one tanh over the fused block and two in-place
-   operations give every gate; numpy's tanh is vectorised, its exp-based sigmoid is
-   several times slower.
-5. **Derivative factors in bulk, before the backward loop** (LSTM and GRU targets).
-   Everything in the gate deltas that does not depend on the incoming gradient (such as
-   :math:`g \odot i \odot (1 - i)` in (L10)) is computed for all steps at once; a
-   backward step is then a handful of products of the incoming gradient with those
-   factors, and one of them broadcasts over three gates at once.
-6. **Buffers allocated once per call and written in place** (every target). The states
-   h(0) .. h(T) live in one (T + 1, B, H) buffer, so h(t − 1) for all t is a view, not
-   a concatenation; gate activations overwrite their pre-activations; the RNN's δ(t)
-   overwrites the upstream gradient; ŷ overwrites the logits and becomes ∇o L in place.
-   No step allocates more than small (B, H) temporaries.
-7. **float32** (LSTM target). Every buffer takes the parameters' dtype, so float32
+3. **Fused gates** (LSTM target). The four LSTM gates (three GRU gates) are stacked into
+   one (G, H) recurrent matrix: a step is one (B, H) × (H, G) product forward and one
+   (B, G) × (G, H) backward instead of four (three) of a quarter the size; at the
+   benchmark's sizes the fused forward product measured 1.8x faster than four. The
+   input gather reads one stacked (D, G) table.
+   The LSTM's gates are stacked q, i, f, g (the three sigmoids first, the three gates
+   that multiply :math:`\nabla_s L` adjacent), the GRU's recurrent rows n, r, z (the
+   rows whose deltas feed the backward product first).
+4. **Sigmoid as a halved tanh, the halving folded into the weights** (LSTM and GRU).
+   :math:`\sigma(a) = \tfrac12 + \tfrac12 \tanh \tfrac a2`, the identity the reference
+   uses. The sigmoid gates' rows of U, W and b are halved once per call (exact: a power
+   of two), so one tanh over the fused block and two in-place operations give every
+   gate. numpy's tanh is vectorised; ``scipy.special.expit`` measured about 8x slower.
+5. **Gate-major caches** (LSTM and GRU). Each gate of each step is a contiguous (B, H)
+   block of a (T, 4, B, H) or (T, 3, B, H) buffer: the tanh of the fused product writes
+   it there, and every later elementwise operation reads and writes contiguous memory,
+   about 3x faster in numpy than the strided column blocks of a (B, G) row. The deltas
+   are computed gate-major too and copied once per step into the (T, B, G) row layout
+   that the fused products need.
+6. **Few, reused buffers: no page faults** (LSTM). A buffer of more than 128 KiB comes
+   from the kernel and costs a page fault per 4 KiB when first touched, about 3 µs each
+   on these machines; glibc keeps freed memory for the next call only while a call's
+   footprint stays under twice its largest block. The reference's LSTM step at the
+   benchmark's sizes took 3,600 to 4,200 page faults per call, measured. Here the backward step
+   writes the LSTM's deltas over its gate activations (consumed step by step), U x(t)
+   is gathered per step into a (B, G) scratch, the upstream gradient Vᵀ ∇o(t) L is one
+   small product per step instead of a (T, B, H) array, and tanh s(t) is recomputed
+   rather than stored: the footprint stays under that bound, and after the first call
+   a call takes no page faults. ŷ overwrites the logits and becomes ∇o L in place.
+7. **Derivative factors per step, on data in cache** (LSTM and GRU). Computing them for
+   all steps before the backward loop streams (T, B, G) arrays through memory several
+   times; per step they stay in the cache.
+8. **float32** (LSTM target). Every buffer takes the parameters' dtype, so float32
    parameters give float32 arithmetic throughout, half the memory traffic of float64.
 
-Threads: nothing here sets them. numpy's BLAS uses as many as its own setting (the
-benchmark sets them; see ``benchmarks/bench_training.py``).
+Threads: nothing here sets them; numpy's BLAS uses its own setting (the benchmark's
+choice is stated in ``benchmarks/bench_training.py``).
 
-Truncated BPTT, eq. (15), reuses the same backward step, applied to all steps at once
-for each lag; it is not on the speed path.
+Truncated BPTT, eq. (15), reuses each cell's backward step, applied to all steps at
+once for each lag; it is not on the speed path.
 """
 
 from __future__ import annotations
@@ -92,7 +102,7 @@ Array: TypeAlias = NDArray[Any]
 State: TypeAlias = "Array | tuple[Array, Array]"
 
 CELLS = ("rnn", "lstm", "gru")
-"""The cells, as :attr:`rnn.RecurrentModel.cell` names them."""
+"""The cells, as :attr:`rnn.model.RecurrentModel.cell` names them."""
 
 PARAM_NAMES: dict[str, tuple[str, ...]] = {
     "rnn": ("U", "W", "b"),
@@ -270,8 +280,8 @@ def _forward(cell: str, P: _Packed, x: Array, state0: State) -> tuple[Array, Sta
             np.tanh(a, out=a)  # eq. (2)
         return hs[1:], hs[T], RNNCache(x, hs)
     add_input = _input_adder(P, x)
-    if cell == "lstm":
-        return _lstm_forward(P, x, add_input, hs, parts[1])
+    if isinstance(state0, tuple):
+        return _lstm_forward(P, x, add_input, hs, state0[1])
     return _gru_forward(P, x, add_input, hs)
 
 
@@ -453,7 +463,9 @@ def _backward(
         delta = np.zeros(delta.shape, delta.dtype)  # the sum over lags
         dstate = _truncated_bptt(step, upstream, delta, H, dstate_T, cell == "lstm", truncation)
     grads, dx = _parameter_gradients(cell, P, cache, delta)
-    return grads, dx, (dstate if cell == "lstm" else dstate[0])
+    if cell == "lstm":
+        return grads, dx, (dstate[0], dstate[1])
+    return grads, dx, dstate[0]
 
 
 Upstream: TypeAlias = "Array | Callable[[int, Array], None]"
@@ -691,7 +703,7 @@ def loss_and_gradients(
 ) -> tuple[float, dict[str, Array], Any]:
     r"""What ``model.loss_and_gradients`` returns, computed on the fast path.
 
-    Same contract and results: see :meth:`rnn.RecurrentModel.loss_and_gradients`. The
+    Same contract and results: see :meth:`rnn.model.RecurrentModel.loss_and_gradients`. The
     model's parameters are read through ``model.params`` and its cell through
     ``model.cell``; the model is not changed.
 
