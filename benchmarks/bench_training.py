@@ -33,9 +33,12 @@ Adam update with clipping by value at 5 (written here, in place, as a trainer wo
 PyTorch's is ``nn.LSTM`` + ``nn.Linear`` + ``cross_entropy``, forward and backward only
 (``torch.set_num_threads`` = cores), so its optimizer step is not counted against it. Both
 carry the state between steps. numpy's BLAS gets the same number of threads
-(threadpoolctl), and these two are timed in wall-clock seconds: CPU seconds would add up
-the threads. ``reference`` (the model's own ``loss_and_gradients`` plus the same update)
-is shown beside them.
+(threadpoolctl), and the LSTM rows are timed in wall-clock seconds: CPU seconds would add
+up the threads. A second row runs ours with numpy's BLAS on one thread: on a machine
+shared with other jobs, threads that wait for each other at each of the 100 small
+products of a step can lose more than the second core gains. ``reference`` (the model's
+own ``loss_and_gradients`` plus the same update, on as many threads as cores) is shown
+beside them.
 
 Before timing, the gradients of every implementation are checked against ours.
 
