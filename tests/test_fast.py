@@ -275,11 +275,12 @@ def test_backward_layer_is_the_complex_step_gradient_of_the_paired_outputs(
     cell: str, spec: LayerSpec
 ) -> None:
     """For any dhs and dstate_T: every parameter, the initial state and dense x, to the
-    complex step's 1e-12; truncated, the same of eq. (15)'s definition. The layer changes
-    none of its arguments."""
+    complex step's 1e-12; truncated, the same of eq. (15)'s definition. Neither pass
+    changes its arguments, the cache included."""
     p, x, state0, dhs, dstate_T = _build(cell, spec)
-    copies = [np.copy(a) for a in (*p.values(), x, *state_arrays(state0).values(), dhs)]
     hs, state_T, cache = fast.forward_layer(cell, p, x, state0)
+    given = [*p.values(), x, *state_arrays(state0).values(), dhs, *vars(cache).values()]
+    copies = [np.copy(a) for a in given]
     ref_hs, ref_state = _step_by_step(cell, p, x, state0)
     assert_normwise_close("hs", hs, np.stack(ref_hs), rtol=1e-12)
     for k, a in state_arrays(state_T).items():
@@ -293,8 +294,7 @@ def test_backward_layer_is_the_complex_step_gradient_of_the_paired_outputs(
     point = {**p, **state_arrays(state0), **({"x": x} if spec.dense else {})}
     value = _paired(cell, p, x, state0, dhs, dstate_T, spec.truncation)
     check_gradients(value, point, grads, method="complex").assert_passed()
-    after = [*p.values(), x, *state_arrays(state0).values(), dhs]
-    for before, now in zip(copies, after, strict=True):
+    for before, now in zip(copies, given, strict=True):
         np.testing.assert_array_equal(now, before)
 
 
