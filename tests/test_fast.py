@@ -388,3 +388,16 @@ def test_backward_layer_names_a_mismatched_cache_or_gradient() -> None:
         fast.backward_layer("gru", p, dhs[0], cache)
     with pytest.raises(ValueError, match=r"dstate_T must have shape \(2, 3\), got \(3,\)"):
         fast.backward_layer("gru", p, dhs, cache, dstate_T[0])
+
+
+@pytest.mark.parametrize("cell", sorted(fast.CELLS))
+def test_no_final_state_gradient_means_a_zero_one(cell: str) -> None:
+    p, x, state0, dhs, dstate_T = _build(cell, LayerSpec(4, 3, 3, 2, False, 0.5, 9, None))
+    _, _, cache = fast.forward_layer(cell, p, x, state0)
+    zero = map_state(np.zeros_like, dstate_T)
+    g, _, d0 = fast.backward_layer(cell, p, dhs, cache)
+    g_zero, _, d0_zero = fast.backward_layer(cell, p, dhs, cache, zero)
+    for name in g:
+        np.testing.assert_array_equal(g[name], g_zero[name])
+    for k, a in state_arrays(d0).items():
+        np.testing.assert_array_equal(a, state_arrays(d0_zero)[k])
