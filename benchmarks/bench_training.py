@@ -28,8 +28,8 @@ per second (T·B per step). Beside it, in the same rounds:
   that backward); the input projection is a gather and costs none.
 
 **The LSTM, float32, as many threads as cores**, at V = 65, H = 128, B = 50, T = 50, the
-sizes of the tiny-shakespeare comparison. Ours is ``rnn.fast.loss_and_gradients`` plus an
-Adam update with clipping by value at 5 (written here, in place, as a trainer would);
+sizes of the tiny-shakespeare comparison. Ours is ``rnn.fast.loss_and_gradients`` plus the
+library's Adam update (:class:`rnn.optim.Adam`) with clipping by value at 5;
 PyTorch's is ``nn.LSTM`` + ``nn.Linear`` + ``cross_entropy``, forward and backward only
 (``torch.set_num_threads`` = cores), so its optimizer step is not counted against it. Both
 carry the state between steps. numpy's BLAS gets the same number of threads
@@ -90,7 +90,7 @@ import numpy as np  # noqa: E402
 from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
 
 from rnn import LSTM, RNN, fast  # noqa: E402
-from rnn.optim import AdaGrad  # noqa: E402
+from rnn.optim import AdaGrad, Adam  # noqa: E402
 
 VOCAB, HIDDEN, STEPS = 65, 100, 25
 BATCHES = (1, 64)
@@ -340,29 +340,9 @@ def _lstm_data() -> tuple[LSTM, np.ndarray, np.ndarray]:
     return model, x, y
 
 
-class Adam:
-    """Adam (Kingma and Ba 2015) with clipping by value first, in place, as a trainer runs it."""
-
-    def __init__(self, params: dict[str, np.ndarray]) -> None:
-        self.m = {k: np.zeros_like(p) for k, p in params.items()}
-        self.v = {k: np.zeros_like(p) for k, p in params.items()}
-        self.t = 0
-
-    def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
-        self.t += 1
-        lr = ADAM_LR * (1 - 0.999**self.t) ** 0.5 / (1 - 0.9**self.t)  # bias corrections
-        for k, p in params.items():
-            g, m, v = np.clip(grads[k], -ADAM_CLIP, ADAM_CLIP, out=grads[k]), self.m[k], self.v[k]
-            m *= 0.9
-            m += 0.1 * g
-            v *= 0.999
-            v += 0.001 * g * g
-            p -= lr * m / (np.sqrt(v) + 1e-8)
-
-
 def _lstm_step(loss_and_gradients: Callable[..., Any]) -> Step:
     model, x, y = _lstm_data()
-    optimizer = Adam(model.params)
+    optimizer = Adam(ADAM_LR, clip=ADAM_CLIP)
     state: list[Any] = [None]
 
     def step() -> None:
