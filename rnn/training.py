@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from rnn import fast
 from rnn.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from rnn.checks import (
     check_fraction,
@@ -449,7 +450,8 @@ class Trainer:
             raise RuntimeError(f"all {n} windows of the epoch are done; call run_epoch()")
         x, y = self._window(self.position)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # checked below
-            loss, grads, state = self.model.loss_and_gradients(x, y, self.state)
+            # the fast path: the reference's math rearranged for speed, tested equal to it
+            loss, grads, state = fast.loss_and_gradients(self.model, x, y, self.state)
         where = f"in epoch {self.epoch + 1}, window {self.position + 1} of {n}"
         if not math.isfinite(loss):
             raise TrainingDiverged(
