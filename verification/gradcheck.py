@@ -98,6 +98,7 @@ __all__ = [
     "GradientReport",
     "ParameterCheck",
     "check_gradients",
+    "check_vjp",
     "relative_error",
 ]
 
