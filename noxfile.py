@@ -22,8 +22,11 @@ def _group(name: str) -> list[str]:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the test suite and the doctests against the installed package; coverage ≥ 95%."""
-    session.install(".", *_group("test"))
+    """Run the test suite and the doctests against the installed package; coverage ≥ 95%.
+
+    Installs the plot extra: GradientReport.plot is tested here, with matplotlib's Agg backend.
+    """
+    session.install(".[plot]", *_group("test"))
     session.run(
         "pytest",
         "--doctest-modules",

@@ -1012,7 +1012,7 @@ class _Context:
                 f"{TAYLOR_FIT_POINTS} are needed to fit an order; check {name!r} with "
                 "method 'central' or 'complex'"
             )
-        if unchanged and np.any(grad != 0):
+        if unchanged and not passed and np.any(grad != 0):
             note = _ignored_note(self.what, name)
         return ParameterCheck(
             name=name,
@@ -1121,7 +1121,7 @@ def _row(
         key = abs_err
     w = int(np.argmax(key))
     passed_on = "rtol" if by_rel[w] else "atol" if by_abs[w] else ""
-    ignored = not numeric.any() and analytic.any()
+    ignored = not ok.all() and not numeric.any() and analytic.any()
     return ParameterCheck(
         name=name,
         shape=tuple(shape),
