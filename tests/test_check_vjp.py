@@ -27,7 +27,9 @@ def _forward(p: dict[str, Array]) -> Any:
     return np.tanh(p["x"] @ p["W"] + p["b"])
 
 
-def _backward(dout: Array, p: dict[str, Array], *, preactivation: bool = False) -> dict[str, Array]:
+def _backward(
+    dout: Array, p: dict[str, Array], *, preactivation: bool = False
+) -> dict[str, Array]:
     a = p["x"] @ p["W"] + p["b"]
     local = 1 - a**2 if preactivation else 1 - np.tanh(a) ** 2  # tanh'(a) = 1 − tanh(a)²
     da = dout * local
@@ -55,7 +57,9 @@ def test_the_numeric_derivatives_are_those_of_the_scalar_upstream_dot_output() -
     inputs, dout = _layer()
     claimed = _backward(dout, inputs)
     vjp = check_vjp(_forward, inputs, dout, claimed, method="complex")
-    scalar = check_gradients(lambda p: np.sum(dout * _forward(p)), inputs, claimed, method="complex")
+    scalar = check_gradients(
+        lambda p: np.sum(dout * _forward(p)), inputs, claimed, method="complex"
+    )
     assert [r.numeric for r in vjp.rows] == [r.numeric for r in scalar.rows]
     assert [r.worst_index for r in vjp.rows] == [r.worst_index for r in scalar.rows]
 
@@ -101,10 +105,16 @@ def test_a_vjp_that_ignores_an_input_is_named_with_f() -> None:
         ({"f": 3.0}, TypeError, "f must be callable, got float"),
         ({"f": lambda p: np.ones((4, 3), int)}, TypeError, "f must return a float or complex"),
         ({"inputs": []}, TypeError, "inputs must be a mapping of names to arrays, got list"),
-        ({"claimed": {"x": np.zeros((4, 5))}}, ValueError, r"claimed must have the keys of inputs"),
+        (
+            {"claimed": {"x": np.zeros((4, 5))}},
+            ValueError,
+            r"claimed must have the keys of inputs",
+        ),
     ],
 )
-def test_bad_arguments_are_refused(change: dict[str, Any], error: type[Exception], match: str) -> None:
+def test_bad_arguments_are_refused(
+    change: dict[str, Any], error: type[Exception], match: str
+) -> None:
     inputs, dout = _layer()
     arguments: dict[str, Any] = {
         "f": _forward,
@@ -114,9 +124,7 @@ def test_bad_arguments_are_refused(change: dict[str, Any], error: type[Exception
     }
     arguments.update(change)
     with pytest.raises(error, match=match):
-        check_vjp(
-            arguments["f"], arguments["inputs"], arguments["upstream"], arguments["claimed"]
-        )
+        check_vjp(arguments["f"], arguments["inputs"], arguments["upstream"], arguments["claimed"])
 
 
 def test_a_complex_output_for_real_inputs_is_refused_naming_f() -> None:

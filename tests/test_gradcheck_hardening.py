@@ -78,7 +78,9 @@ def test_a_valid_step_sets_the_imaginary_step_of_the_complex_method() -> None:
     assert default.numeric == 0.75
 
 
-@pytest.mark.parametrize(("method", "default"), [("directional", EPS ** (1 / 3)), ("taylor", 1e-2)])
+@pytest.mark.parametrize(
+    ("method", "default"), [("directional", EPS ** (1 / 3)), ("taylor", 1e-2)]
+)
 def test_a_valid_step_scales_the_steps_along_each_direction(method: str, default: float) -> None:
     """Same seed, same directions: every move scales by step / default step."""
     x = np.array([0.5, -0.25, 0.75])
@@ -280,7 +282,7 @@ def test_the_taylor_row_of_a_wrong_gradient_holds_every_direction_fitted_indepen
     np.testing.assert_allclose(report.max_relative_error, row.rel_error, rtol=0)
     assert abs(order - 1.0) < 0.05
     assert (row.tolerance, math.isnan(row.atol), row.passed_on) == (1.5, True, "")
-    assert f"3 of 3 directions fail" in report.failure_message
+    assert "3 of 3 directions fail" in report.failure_message
 
 
 def test_the_taylor_row_of_an_exact_gradient_has_order_two() -> None:
@@ -292,7 +294,8 @@ def test_the_taylor_row_of_an_exact_gradient_has_order_two() -> None:
     assert (row.checked, row.failures, row.passed, row.passed_on) == (2, 0, True, "order")
     assert row.worst_index == (int(np.argmin(orders)),)
     np.testing.assert_allclose(row.order, min(orders), rtol=1e-6)
-    assert row.steps is not None and row.remainders is not None
+    assert row.steps is not None
+    assert row.remainders is not None
     np.testing.assert_allclose(row.steps, 1e-2 * 0.5 ** np.arange(16), rtol=1e-15)
 
 
@@ -346,10 +349,18 @@ def test_a_parameter_without_entries_is_checked_trivially(method: str) -> None:
     def loss(p: dict[str, Array]) -> Any:
         return np.sum(p["x"] ** 3) + np.sum(p["e"])
 
-    report = check_gradients(loss, {"x": x, "e": empty}, {"x": 3 * x**2, "e": empty}, method=method)
+    report = check_gradients(
+        loss, {"x": x, "e": empty}, {"x": 3 * x**2, "e": empty}, method=method
+    )
     report.assert_passed()
     row = report.rows[1]
-    assert (row.name, row.shape, row.checked, row.failures, row.passed) == ("e", (0, 3), 0, 0, True)
+    assert (row.name, row.shape, row.checked, row.failures, row.passed) == (
+        "e",
+        (0, 3),
+        0,
+        0,
+        True,
+    )
     assert "(0, 3)" in str(report)
     assert report.max_relative_error < 1e-5
 
@@ -417,7 +428,9 @@ def test_a_row_counts_the_entries_that_passed_on_atol_alone() -> None:
         ({"seed": np.int64(-3)}, "seed must be an int ≥ 0, got -3"),
     ],
 )
-def test_messages_print_numpy_numbers_as_plain_numbers(options: dict[str, Any], match: str) -> None:
+def test_messages_print_numpy_numbers_as_plain_numbers(
+    options: dict[str, Any], match: str
+) -> None:
     x = np.array([0.5])
     with pytest.raises((ValueError, TypeError), match=re.escape(match) + "$"):
         check_gradients(_cube, {"x": x}, {"x": 3 * x**2}, **options)

@@ -41,7 +41,8 @@ def test_the_taylor_plot_draws_each_rows_remainders_and_slope_one_and_two_guides
     *curves, slope_one, slope_two = axes.get_lines()
     assert len(curves) == 2
     for row, line in zip(report.rows, curves, strict=True):
-        assert row.steps is not None and row.remainders is not None
+        assert row.steps is not None
+        assert row.remainders is not None
         positive = row.remainders > 0
         np.testing.assert_array_equal(line.get_xdata(), row.steps[positive])
         np.testing.assert_array_equal(line.get_ydata(), row.remainders[positive])
@@ -62,8 +63,11 @@ def test_the_step_plot_draws_the_relative_error_against_the_central_quotient(met
         steps = np.logspace(-1, -13, 37)
         x = params[row.name]
         numeric = [
-            (_loss({**params, row.name: x + h * row.probe})
-             - _loss({**params, row.name: x - h * row.probe})) / (2 * h)
+            (
+                _loss({**params, row.name: x + h * row.probe})
+                - _loss({**params, row.name: x - h * row.probe})
+            )
+            / (2 * h)
             for h in steps
         ]
         errors = relative_error(row.analytic, numeric)
@@ -88,7 +92,9 @@ def test_a_report_without_data_cannot_be_plotted() -> None:
         GradientReport("central", ()).plot()
 
 
-def test_without_matplotlib_the_error_names_the_plot_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_matplotlib_the_error_names_the_plot_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     params = _params()
     report = check_gradients(_loss, params, _grads(params))
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # import then raises

@@ -403,11 +403,8 @@ class GradientReport:
                 "GradientReport.plot needs matplotlib, from the plot extra: "
                 "pip install 'rnn-reference[plot]'"
             ) from error
-        if self.method == "taylor":
-            drawn = [row for row in self.rows if row.steps is not None]
-        else:
-            drawn = [row for row in self.rows if row.probe is not None]
-        if not drawn or (self.method != "taylor" and self.quotient is None):
+        curves = self._curves()
+        if not curves:
             raise ValueError(
                 "the report has nothing to plot: it must come from check_gradients or "
                 "check_vjp and check a parameter with at least 1 entry"
@@ -416,14 +413,31 @@ class GradientReport:
         axes = figure.subplots()
         axes.set_xscale("log")
         axes.set_yscale("log")
+        for label, steps, values in curves:
+            shown = values > 0  # an exact zero has no logarithm
+            axes.plot(steps[shown], values[shown], "o-", markersize=3, label=label)
+        axes.set_xlabel("step h")
         if self.method == "taylor":
-            _plot_taylor(axes, drawn)
+            axes.set_ylabel("|f(x + h d) - f(x) - h <g, d>|")
+            _slope_guides(axes, curves)
         else:
-            assert self.quotient is not None
-            _plot_step_errors(axes, self.method, drawn, self.quotient)
+            axes.set_ylabel("relative error, analytic vs central difference")
         axes.set_title(f"gradient check: {_TITLES[self.method]}")
         axes.legend(fontsize="small")
         return figure
+
+    def _curves(self) -> list[tuple[str, FloatArray, FloatArray]]:
+        """(label, steps, values) per row: Taylor remainders, or errors against the step."""
+        curves = []
+        for row in self.rows:
+            where = f"{row.name} {_index(self.method, row.worst_index)}"
+            if row.steps is not None and row.remainders is not None:
+                order = f": order {row.order:.2f}" if row.order is not None else ""
+                curves.append((where + order, row.steps, row.remainders))
+            elif row.probe is not None and self.quotient is not None:
+                numeric = [self.quotient(row.name, row.probe, h) for h in PLOT_STEPS]
+                curves.append((where, PLOT_STEPS, relative_error(row.analytic, numeric)))
+        return curves
 
     def __str__(self) -> str:
         verdict = "passed" if self.passed else "FAILED"
@@ -439,51 +453,20 @@ class GradientReport:
         return "\n".join([*head, "", _table(self.method, self.rows)])
 
 
-PLOT_STEPS = np.logspace(-1, -13, 37)
+PLOT_STEPS: FloatArray = np.logspace(-1, -13, 37)
 """Steps of the error-against-step plot: 3 a decade, over both branches of the V."""
 
 
-def _plot_taylor(axes: Any, rows: Sequence[ParameterCheck]) -> None:
-    """Remainders against h per row, and slope-1 and slope-2 guides through their middle."""
-    shown = []
-    for row in rows:
-        assert row.steps is not None and row.remainders is not None
-        positive = row.remainders > 0  # an exact zero has no logarithm
-        steps, remainders = row.steps[positive], row.remainders[positive]
-        label = f"{row.name}, direction {_index('taylor', row.worst_index)[4:]}"
-        label += f": order {row.order:.2f}" if row.order is not None else ""
-        axes.plot(steps, remainders, "o-", markersize=3, label=label)
-        shown += [(h, r) for h, r in zip(steps, remainders, strict=True)]
-    if shown:
-        h = np.array([p[0] for p in shown])
-        r = np.array([p[1] for p in shown])
-        h_mid = float(np.exp(np.mean(np.log(h))))
-        r_mid = float(np.exp(np.mean(np.log(r))))
-        guide = np.array([h.min(), h.max()])
-        axes.plot(guide, r_mid * guide / h_mid, "k--", lw=0.8, label="slope 1: wrong gradient")
-        axes.plot(
-            guide, r_mid * (guide / h_mid) ** 2, "k:", lw=0.8, label="slope 2: right gradient"
-        )
-    axes.set_xlabel("step h")
-    axes.set_ylabel("|f(x + h d) - f(x) - h <g, d>|")
-
-
-def _plot_step_errors(
-    axes: Any,
-    method: str,
-    rows: Sequence[ParameterCheck],
-    quotient: Callable[[str, FloatArray, float], float],
-) -> None:
-    """The relative error of each row's worst analytic value against central differences."""
-    for row in rows:
-        assert row.probe is not None
-        numeric = np.array([quotient(row.name, row.probe, h) for h in PLOT_STEPS])
-        errors = relative_error(row.analytic, numeric)
-        positive = errors > 0  # an exact zero has no logarithm
-        label = f"{row.name} {_index(method, row.worst_index)}"
-        axes.plot(PLOT_STEPS[positive], errors[positive], "o-", markersize=3, label=label)
-    axes.set_xlabel("step h")
-    axes.set_ylabel("relative error, analytic vs central difference")
+def _slope_guides(axes: Any, curves: Sequence[tuple[str, FloatArray, FloatArray]]) -> None:
+    """Lines of slope 1 (a wrong gradient) and 2 (a right one) through the curves' middle."""
+    h = np.concatenate([steps[values > 0] for _, steps, values in curves])
+    r = np.concatenate([values[values > 0] for _, _, values in curves])
+    if not h.size:
+        return
+    h_mid, r_mid = np.exp(np.mean(np.log(h))), np.exp(np.mean(np.log(r)))
+    ends = np.array([h.min(), h.max()])
+    axes.plot(ends, r_mid * (ends / h_mid), "k--", lw=0.8, label="slope 1: wrong gradient")
+    axes.plot(ends, r_mid * (ends / h_mid) ** 2, "k:", lw=0.8, label="slope 2: right gradient")
 
 
 _RULES = {
@@ -975,7 +958,7 @@ class _Context:
         for k in range(count):
             d = rng.standard_normal(x.shape)
             slope = float(np.sum(grad * d))
-            steps = h_max * 0.5 ** np.arange(TAYLOR_STEPS)
+            steps: FloatArray = h_max * 0.5 ** np.arange(TAYLOR_STEPS, dtype=np.float64)
             evaluated = [self.real_loss(name, x + h * d) for h in steps]
             while True:
                 values = np.array([value for value, _ in evaluated])
@@ -986,7 +969,7 @@ class _Context:
                 if len(above) >= TAYLOR_FIT_POINTS or len(steps) == TAYLOR_STEPS + TAYLOR_GROWTH:
                     break
                 # nearly affine along d: the remainder needs a larger step to rise above rounding
-                steps = np.concatenate([[2 * steps[0]], steps])
+                steps = np.concatenate([[2 * steps[0]], steps], dtype=np.float64)
                 evaluated.insert(0, self.real_loss(name, x + steps[0] * d))
             unchanged = unchanged and bool(np.all(values == f0))
             curves.append((steps, remainder))
@@ -1347,7 +1330,9 @@ def _table(method: str, rows: Sequence[ParameterCheck]) -> str:
         if ridders:
             cells += ["-" if row.error_estimate is None else _fmt(row.error_estimate, 1)]
         cells += [_passed_on(row)]
-        cells += ["ok" if row.passed else f"FAIL ({row.failures + row.inconclusive}/{row.checked})"]
+        cells += [
+            "ok" if row.passed else f"FAIL ({row.failures + row.inconclusive}/{row.checked})"
+        ]
         body.append(cells)
     widths = [max(len(r[c]) for r in [headers, *body]) for c in range(len(headers))]
     numeric_columns = set(range(2, len(headers) - 2))
