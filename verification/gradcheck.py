@@ -1,8 +1,10 @@
-r"""A gradient checker for any scalar function of named float64 arrays.
+r"""A gradient checker for any scalar function of named float64 arrays, and for backward passes.
 
 The checker compares an analytic gradient with derivatives it computes from the loss alone.
 It knows nothing of recurrent networks: it sees a function ``loss_fn`` that maps a dict of
 arrays to a scalar, the dict of arrays, and the gradient that is claimed for each.
+:func:`check_vjp` checks a layer's backward pass against an upstream gradient :math:`u`, as
+the gradient of the scalar :math:`\langle u, f \rangle`.
 
 Five methods are offered, because each has a blind spot the others cover:
 
@@ -48,9 +50,10 @@ is 1. Unless ``atol`` is given, it is an estimate of the numeric method's own er
 
 - central and directional: :math:`32 \varepsilon (|f(x + h)| + |f(x - h)|) / (2 h)`,
   the rounding error of the difference quotient when ``loss_fn`` carries a relative
-  rounding error of up to :math:`32 \varepsilon`. On random RNN, LSTM and GRU cases the
-  central error never exceeded 5 of these :math:`\varepsilon` units, so 32 leaves a
-  margin of 6;
+  rounding error of up to :math:`32 \varepsilon` (for :func:`check_vjp`, :math:`|f|` is
+  :math:`\sum_k |u_k f_k|`, the size of the terms of :math:`\langle u, f \rangle`). On
+  random RNN, LSTM and GRU cases the central error never exceeded 5 of these
+  :math:`\varepsilon` units, so 32 leaves a margin of 6;
 - complex step: :math:`2^{10} \varepsilon G`, with :math:`G` the largest claimed gradient
   entry over all parameters (or the parameter's largest numeric derivative, if larger).
   The complex step is exact but for rounding, and its rounding, like that of the analytic
