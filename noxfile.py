@@ -175,6 +175,7 @@ CHECKER_MUTATION = {
         "tests/test_gradcheck.py",
         "tests/test_gradcheck_hardening.py",
         "tests/test_gradcheck_properties.py",
+        "tests/test_gradcheck_details.py",
         "tests/test_check_vjp.py",
         "tests/test_gradcheck_plot.py",
     ],

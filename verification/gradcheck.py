@@ -683,7 +683,7 @@ def check_vjp(
     """
     if not callable(f):
         raise TypeError(f"f must be callable, got {type(f).__name__}")
-    u = np.array(upstream, copy=True)
+    u = np.asarray(upstream)
     _require_float64("upstream", u)
     if not np.all(np.isfinite(u)):
         raise ValueError("upstream must be finite, got a NaN or infinite entry")
