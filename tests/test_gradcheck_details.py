@@ -369,6 +369,134 @@ def test_the_taylor_plot_labels_name_the_direction_and_its_order() -> None:
 def test_a_report_without_its_function_cannot_draw_the_step_plot() -> None:
     x = np.array([0.5, -1.0])
     report = check_gradients(_cube, {"x": x}, {"x": 3 * x**2})
-    with pytest.raises(ValueError, match="the report has nothing to plot"):
+    with pytest.raises(
+        ValueError,
+        match=r"^the report has nothing to plot: it must come from check_gradients or check_vjp and check a parameter with at least 1 entry$",
+    ):
         replace(report, quotient=None).plot()
     assert isinstance(report, GradientReport)
+
+
+# ------------------------------------------------------------- ties and worst entries
+
+
+def test_an_entry_exactly_at_rtol_or_at_atol_passes() -> None:
+    """The complex step of a cubic is exact: a claim of 1.0 for 0.75 is off by 0.25."""
+    x = np.array([0.5])
+    claimed = {"x": np.array([1.0])}
+    at_rtol = check_gradients(_cube, {"x": x}, claimed, method="complex", rtol=0.25 / 1.75)
+    assert (at_rtol.passed, at_rtol.rows[0].passed_on) == (True, "rtol")
+    at_atol = check_gradients(_cube, {"x": x}, claimed, method="complex", atol=0.25)
+    assert (at_atol.passed, at_atol.rows[0].passed_on) == (True, "atol")
+
+
+def test_a_nan_entry_is_the_worst_among_failing_entries() -> None:
+    x = np.array([0.5, -1.0, 0.25])
+    claimed = {"x": np.array([np.nan, 2.0, 3 * 0.25**2])}
+    row = check_gradients(_cube, {"x": x}, claimed, method="complex").rows[0]
+    assert (row.worst_index, row.failures) == ((0,), 2)
+    assert "max relative error nan" in str(check_gradients(_cube, {"x": x}, claimed))
+
+
+def test_the_worst_entry_of_a_passing_row_has_the_largest_relative_error() -> None:
+    """At step 1e-3 the quotient of a cubic is 3x² + h²: largest relative error at |x| = 0.3."""
+    x = np.array([1.2, 0.3, -0.7])
+    row = check_gradients(_cube, {"x": x}, {"x": 3 * x**2}, step=1e-3, rtol=1e-4).rows[0]
+    assert row.worst_index == (1,)
+    assert row.shape == (3,)
+
+
+def test_the_worst_entry_of_a_row_at_zero_has_the_largest_absolute_error() -> None:
+    """∂/∂x of 1 + 1e-14 Σ x² is lost in rounding: every numeric value is 0 or noise, and
+    the worst entry is the one with the largest |a − n|, computed here from the quotients."""
+
+    def loss(p: dict[str, Array]) -> Any:
+        return 1.0 + 1e-14 * np.sum(p["x"] ** 2)
+
+    x = np.array([0.1, 0.5, 0.3])
+    claimed = 2e-14 * x
+    row = check_gradients(loss, {"x": x}, {"x": claimed}).rows[0]
+    h = EPS ** (1 / 3)
+    errors = []
+    for i in range(3):
+        plus, minus = x.copy(), x.copy()
+        plus[i], minus[i] = x[i] + h, x[i] - h
+        numeric = (loss({"x": plus}) - loss({"x": minus})) / (plus[i] - minus[i])
+        errors.append(abs(claimed[i] - numeric))
+    assert row.passed
+    assert row.at_zero
+    assert row.worst_index == (int(np.argmax(errors)),)
+
+
+def test_a_failing_row_whose_loss_moves_has_no_note() -> None:
+    x = np.array([0.5, -1.0])
+    row = check_gradients(_cube, {"x": x}, {"x": 2 * x**2}).rows[0]
+    assert (row.passed, row.note) == (False, "")
+
+
+def test_a_two_dimensional_nondeterministic_gradient_names_its_index() -> None:
+    x = np.zeros((2, 3))
+    calls = iter(range(10))
+
+    def drifting() -> dict[str, Array]:
+        g = np.zeros((2, 3))
+        g[1, 2] = next(calls)
+        return {"x": g}
+
+    report = check_gradients(lambda p: 0.0, {"x": x}, drifting, names=["x"])
+    (problem,) = report.problems
+    assert problem == (
+        "gradient of 'x' is not deterministic: two calls differ at index (1, 2): 0.0 vs 1.0"
+    )
+
+
+def test_one_entry_and_one_direction_are_allowed() -> None:
+    x = np.array([0.5, -1.0])
+    assert check_gradients(_cube, {"x": x}, {"x": 3 * x**2}, entries=1).rows[0].checked == 1
+    report = check_gradients(_cube, {"x": x}, {"x": 3 * x**2}, method="directional", directions=1)
+    assert report.rows[0].checked == 1
+
+
+def test_a_seed_that_is_not_an_int_is_named_as_given() -> None:
+    x = np.array([0.5])
+    with pytest.raises(ValueError, match=r"^seed must be an int ≥ 0, got 'a'$"):
+        check_gradients(_cube, {"x": x}, {"x": 3 * x**2}, seed="a")  # type: ignore[arg-type]
+
+
+def test_the_passed_on_column_counts_atol_passes_of_the_whole_row() -> None:
+    x = np.array([0.5, 2.0])
+    claimed = {"x": 3 * x**2 + np.array([1e-4, 0.0])}
+    report = check_gradients(_cube, {"x": x}, claimed, atol=1e-3)
+    assert str(report).splitlines()[-1].endswith("  atol; 1 of 2 by atol  ok")
+
+
+def test_the_slope_guides_pass_through_the_middle_of_the_remainders() -> None:
+    x = np.array([0.5, -1.0])
+    report = check_gradients(_cube, {"x": x}, {"x": 3 * x**2}, method="taylor")
+    (axes,) = report.plot().axes
+    curve, one, two = axes.get_lines()
+    h, r = np.asarray(curve.get_xdata()), np.asarray(curve.get_ydata())
+    h_mid, r_mid = np.exp(np.mean(np.log(h))), np.exp(np.mean(np.log(r)))
+    for line, order in [(one, 1), (two, 2)]:
+        ends = np.asarray(line.get_xdata())
+        np.testing.assert_allclose(ends, [h.min(), h.max()])
+        np.testing.assert_allclose(line.get_ydata(), r_mid * (ends / h_mid) ** order, rtol=1e-12)
+    assert axes.get_ylabel() == "|f(x + h d) - f(x) - h <g, d>|"
+
+
+def test_a_plot_of_exact_zeros_draws_no_points_and_no_guides() -> None:
+    x = np.array([0.5, -1.0])
+    report = check_gradients(lambda p: 0.0, {"x": x}, {"x": np.zeros(2)}, method="taylor")
+    (axes,) = report.plot().axes
+    (line,) = axes.get_lines()
+    assert len(line.get_xdata()) == 0
+
+
+def test_the_step_plot_names_its_axes() -> None:
+    x = np.array([0.5, -1.0])
+    (axes,) = check_gradients(_cube, {"x": x}, {"x": 3 * x**2}).plot().axes
+    assert (axes.get_xlabel(), axes.get_ylabel()) == (
+        "step h",
+        "relative error, analytic vs central difference",
+    )
+    assert axes.get_title() == "gradient check: central differences"

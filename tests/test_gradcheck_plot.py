@@ -98,5 +98,9 @@ def test_without_matplotlib_the_error_names_the_plot_extra(
     params = _params()
     report = check_gradients(_loss, params, _grads(params))
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # import then raises
-    with pytest.raises(ImportError, match=r"pip install 'rnn-reference\[plot\]'"):
+    expected = (
+        r"^GradientReport.plot needs matplotlib, from the plot extra: "
+        r"pip install 'rnn-reference\[plot\]'$"
+    )
+    with pytest.raises(ImportError, match=expected):
         report.plot()
