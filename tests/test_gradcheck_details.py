@@ -4,6 +4,7 @@ its worst direction, the options check_vjp passes on, and the report's exact tex
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -502,3 +503,70 @@ def test_the_step_plot_names_its_axes() -> None:
         "relative error, analytic vs central difference",
     )
     assert axes.get_title() == "gradient check: central differences"
+
+
+# ------------------------------------------------------------------- more messages
+
+
+def test_a_failing_direction_is_described_in_full() -> None:
+    x = np.array([0.5])
+    report = check_gradients(
+        _cube, {"x": x}, {"x": np.array([1.0])}, method="directional", directions=1
+    )
+    row = report.rows[0]
+    assert report.failure_message == (
+        "gradient check (random directions) failed:\n"
+        f"  x: direction 0 (⟨g, d⟩): analytic {row.analytic:.9e}, numeric {row.numeric:.9e} "
+        f"(relative error {row.rel_error:.1e} > rtol 1e-05, absolute error "
+        f"{row.abs_error:.1e} > atol {row.atol:.1e}); 1 of 1 directions fail"
+    )
+
+
+def test_float32_is_refused_with_the_reason() -> None:
+    x = np.array([0.5], dtype=np.float32)
+    with pytest.raises(TypeError) as error:
+        check_gradients(_cube, {"x": x}, {"x": x})
+    assert str(error.value) == (
+        "parameter 'x' is float32; the checker needs float64: with float32's ε ≈ 1.2e-7 a "
+        "central difference keeps about 2 digits and correct gradients fail"
+    )
+
+
+def test_gradients_in_fortran_order_are_compared_entry_by_entry() -> None:
+    """A transposed view is not C-contiguous; the determinism check compares its bytes."""
+    A = np.array([[0.5, -1.0, 0.25], [0.75, 2.0, -0.5]])
+
+    def loss(p: dict[str, Array]) -> Any:
+        return np.sum(p["A"] ** 3)
+
+    report = check_gradients(loss, {"A": A}, lambda: {"A": (3 * A.T**2).T})
+    report.assert_passed()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"names": []}, "names must hold at least 1 name, got none"),
+        (
+            {"method": "taylor", "atol": 1.0},
+            "rtol and atol do not apply to 'taylor', whose verdict is min_order",
+        ),
+    ],
+)
+def test_options_are_refused_with_the_whole_message(options: dict[str, Any], message: str) -> None:
+    x = np.array([0.5])
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        check_gradients(_cube, {"x": x}, {"x": 3 * x**2}, **options)
+
+
+def test_a_loss_of_the_wrong_shape_is_refused_naming_the_shape() -> None:
+    x = np.array([0.5])
+    with pytest.raises(TypeError) as error:
+        check_gradients(lambda p: p["x"] * 2, {"x": x}, {"x": x})
+    assert (
+        str(error.value)
+        == "loss_fn must return a real or complex scalar, got ndarray of shape (1,)"
+    )
+    with pytest.raises(TypeError) as error:
+        check_gradients(lambda p: "a", {"x": x}, {"x": x})
+    assert str(error.value) == "loss_fn must return a real or complex scalar, got str"
