@@ -10,23 +10,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from numerics import RecordingLoss
 
 from verification import GradientReport, check_gradients, check_vjp, relative_error
 
 Array = np.ndarray[Any, Any]
 EPS = float(np.finfo(np.float64).eps)
-
-
-class _Recording:
-    """A loss function that records every point it is evaluated at."""
-
-    def __init__(self, loss: Any) -> None:
-        self.loss = loss
-        self.points: list[Array] = []
-
-    def __call__(self, p: dict[str, Array]) -> Any:
-        self.points.append(np.array(p["x"], copy=True))
-        return self.loss(p)
 
 
 # ------------------------------------------------------------------ Ridders' tableau
@@ -103,7 +92,7 @@ def test_the_worst_taylor_direction_is_the_lowest_order() -> None:
     """Five directions of an exact gradient: the worst is the one fitted lowest."""
     x = np.array([0.5, -0.25, 0.75])
     g = 3 * x**2
-    loss = _Recording(_cube)
+    loss = RecordingLoss(_cube)
     row = check_gradients(loss, {"x": x}, {"x": g}, method="taylor", directions=5).rows[0]
     steps = 1e-2 * 0.5 ** np.arange(16)
     orders, numerics = [], []
@@ -129,7 +118,7 @@ def test_a_direction_affine_on_one_side_is_inconclusive_only_there() -> None:
         return 1e3 + np.sum(p["x"]) + max(p["x"][0] - 0.5, 0.0) ** 2
 
     x = np.array([0.5, 0.25])
-    recording = _Recording(loss)
+    recording = RecordingLoss(loss)
     row = check_gradients(recording, {"x": x}, {"x": np.ones(2)}, method="taylor", directions=6)
     row = row.rows[0]
     signs, point = [], 3
@@ -149,7 +138,7 @@ def test_an_inconclusive_direction_reports_the_quotient_at_its_smallest_step() -
         return 1e3 + 2 * p["x"][0] - p["x"][1]
 
     x = np.array([0.5, -0.25])
-    loss = _Recording(affine)
+    loss = RecordingLoss(affine)
     report = check_gradients(loss, {"x": x}, {"x": np.array([2.0, -1.0])}, method="taylor")
     row = report.rows[0]
     d = (loss.points[3] - x) / 1e-2
@@ -174,7 +163,7 @@ def test_the_step_doubles_until_four_remainders_rise_above_rounding() -> None:
 
     x = np.array([0.5, -0.25])
     g = np.array([1 + 1e-9, 1.0])
-    recording = _Recording(loss)
+    recording = RecordingLoss(loss)
     row = check_gradients(recording, {"x": x}, {"x": g}, method="taylor", directions=1).rows[0]
     d = (recording.points[3] - x) / 1e-2
     for doublings in range(9):

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from numerics import RecordingLoss
 
 from verification import METHODS, GradientReport, check_gradients, relative_error
 
@@ -22,18 +23,6 @@ EPS = float(np.finfo(np.float64).eps)
 def _cube(p: dict[str, Array]) -> Any:
     """f(x) = Σ x³, with ∇f = 3x² and central quotient 3x² + h² for every step h."""
     return np.sum(p["x"] ** 3)
-
-
-class _Recording:
-    """A loss function that records every point it is evaluated at."""
-
-    def __init__(self, loss: Any) -> None:
-        self.loss = loss
-        self.points: list[Array] = []
-
-    def __call__(self, p: dict[str, Array]) -> Any:
-        self.points.append(np.array(p["x"], copy=True))
-        return self.loss(p)
 
 
 # ------------------------------------------------------------------------------ step=
@@ -49,7 +38,7 @@ def test_the_largest_step_of_an_entrywise_method_is_step_times_max_1_x(
     """The step of entry x_i is ``step · max(1, |x_i|)``; the default step when not given."""
     x = np.array([0.5, -3.0])
     for step, relative in [(None, default), (1e-3, 1e-3)]:
-        loss = _Recording(_cube)
+        loss = RecordingLoss(_cube)
         check_gradients(loss, {"x": x}, {"x": 3 * x**2}, method=method, step=step)
         for i, scale in enumerate([1.0, 3.0]):
             largest = max(np.abs(q[i] - x[i]) for q in loss.points)
@@ -70,7 +59,7 @@ def test_a_valid_step_changes_the_central_quotient_as_documented() -> None:
 def test_a_valid_step_sets_the_imaginary_step_of_the_complex_method() -> None:
     """Im (x + ih)³ / h = 3x² − h²: the default 1e-20 leaves 3x², step 1e-3 takes 1e-6 off."""
     x = np.array([0.5])
-    loss = _Recording(_cube)
+    loss = RecordingLoss(_cube)
     row = check_gradients(loss, {"x": x}, {"x": 3 * x**2}, method="complex", step=1e-3).rows[0]
     np.testing.assert_allclose(row.numeric, 0.75 - 1e-6, rtol=1e-12)
     assert {float(q.imag[0]) for q in loss.points if np.iscomplexobj(q)} == {1e-3}
@@ -86,7 +75,7 @@ def test_a_valid_step_scales_the_steps_along_each_direction(method: str, default
     x = np.array([0.5, -0.25, 0.75])
     moves = []
     for step in (None, 1e-3):
-        loss = _Recording(_cube)
+        loss = RecordingLoss(_cube)
         check_gradients(loss, {"x": x}, {"x": 3 * x**2}, method=method, step=step)
         moves.append(np.array([np.abs(q - x).max() for q in loss.points]))
     moved = moves[0] > 0  # not the calls at x itself
@@ -249,7 +238,9 @@ def test_max_relative_error_is_the_largest_over_the_rows() -> None:
 # ------------------------------------------------------------------- the Taylor rows
 
 
-def _taylor_expected(x: Array, g: Array, loss: _Recording, k: int) -> tuple[float, float, float]:
+def _taylor_expected(
+    x: Array, g: Array, loss: RecordingLoss, k: int
+) -> tuple[float, float, float]:
     """⟨g, d⟩, the forward quotient at the smallest step, and the fitted order, from scratch.
 
     The checker evaluates f twice (determinism), at x, then at x + h d for 16 halving
@@ -266,7 +257,7 @@ def _taylor_expected(x: Array, g: Array, loss: _Recording, k: int) -> tuple[floa
 def test_the_taylor_row_of_a_wrong_gradient_holds_every_direction_fitted_independently() -> None:
     x = np.array([0.5, -0.25, 0.75])
     g = 3 * x**2 + np.array([0.1, 0.0, 0.0])
-    loss = _Recording(_cube)
+    loss = RecordingLoss(_cube)
     report = check_gradients(loss, {"x": x}, {"x": g}, method="taylor", directions=3)
     row = report.rows[0]
     expected = [_taylor_expected(x, g, loss, k) for k in range(3)]
@@ -287,7 +278,7 @@ def test_the_taylor_row_of_a_wrong_gradient_holds_every_direction_fitted_indepen
 
 def test_the_taylor_row_of_an_exact_gradient_has_order_two() -> None:
     x = np.array([0.5, -0.25, 0.75])
-    loss = _Recording(_cube)
+    loss = RecordingLoss(_cube)
     report = check_gradients(loss, {"x": x}, {"x": 3 * x**2}, method="taylor")
     row = report.rows[0]
     orders = [_taylor_expected(x, 3 * x**2, loss, k)[2] for k in range(2)]
