@@ -450,3 +450,13 @@ def test_a_report_built_by_hand_is_a_gradient_report() -> None:
     report = GradientReport("central", ())
     assert report.passed
     assert report.max_relative_error == 0.0
+
+
+def test_a_valid_atol_replaces_the_floor_of_every_direction() -> None:
+    """A claim off by 1e-4 fails the default floor and passes atol=1e-2, on every direction."""
+    x = np.array([0.5, 2.0])
+    claimed = {"x": 3 * x**2 + np.array([1e-4, 0.0])}
+    assert not check_gradients(_cube, {"x": x}, claimed, method="directional").passed
+    report = check_gradients(_cube, {"x": x}, claimed, method="directional", atol=1e-2)
+    row = report.rows[0]
+    assert (report.passed, row.atol, row.checked) == (True, 1e-2, 16)
