@@ -248,7 +248,7 @@ class ParameterCheck:
     order : float or None
         Taylor test: the fitted order of the remainder at the worst direction. NaN when
         the test cannot judge that direction: fewer than ``TAYLOR_FIT_POINTS`` remainders
-        rose above rounding (counted in :attr:`inconclusive`, which fails), or the fitted
+        rose above rounding (counted in ``inconclusive``, which fails), or the fitted
         order is low but not consistently so (see ``TAYLOR_FIT_POINTS``), which passes.
     passed_on : {"rtol", "atol", "order", ""}
         The tolerance the worst entry passed on: ``"rtol"`` when its relative error is
