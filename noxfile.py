@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 
@@ -24,7 +25,8 @@ def tests(session: nox.Session) -> None:
     """Run the test suite and the doctests against the installed package; coverage ≥ 95%.
 
     The package is installed with its ``plot`` and ``progress`` extras, which the tests of
-    ``python -m rnn plot`` and of the progress bar use (and replace, to test without them).
+    ``python -m rnn plot``, of ``GradientReport.plot`` (matplotlib's Agg backend) and of the
+    progress bar use (and replace, to test without them).
     """
     session.install(".[plot,progress]", *_group("test"))
     session.run(
@@ -170,20 +172,42 @@ def thorough(session: nox.Session) -> None:
 
 
 MUTMUT = "mutmut==3.8.1"
+CHECKER_MUTATION = {
+    "only_mutate": ["verification/gradcheck.py"],
+    "pytest_add_cli_args_test_selection": [
+        "tests/test_gradcheck.py",
+        "tests/test_gradcheck_hardening.py",
+        "tests/test_gradcheck_properties.py",
+        "tests/test_gradcheck_details.py",
+        "tests/test_check_vjp.py",
+        "tests/test_gradcheck_plot.py",
+    ],
+}
+"""``nox -s mutation -- checker``: the checker's mutants against the checker's own tests.
+
+The checker must be pinned by its own tests; the rest of the suite calls it too (the
+property tests of every cell), which makes each surviving mutant cost minutes there."""
 
 
 @nox.session
 def mutation(session: nox.Session) -> None:
-    """Mutation-test the three cells (rnn/model.py, lstm.py, gru.py) with mutmut (not in CI).
+    """Mutation-test the three cells and the gradient checker with mutmut (not in CI).
 
-    mutmut is configured in pyproject.toml.
+    mutmut is configured in pyproject.toml. ``nox -s mutation -- checker`` mutates only
+    verification/gradcheck.py and runs only the checker's test files on each mutant.
 
     Runs in a copy of the project under the session's tmp directory, so the mutants never
     touch the work tree, and resumes where an interrupted run stopped. Prints every
-    mutant's status; ``nox -s mutation -- show NAME`` shows one mutant's diff.
+    mutant's status; ``nox -s mutation -- show NAME`` (or ``-- checker show NAME``) shows
+    one mutant's diff.
     """
     session.install(*PYPROJECT["project"]["dependencies"], *_group("test"), MUTMUT)
-    work = os.path.abspath(os.path.join(session.create_tmp(), "project"))  # keeps mutants/
+    session.install(*PYPROJECT["project"]["optional-dependencies"]["plot"])
+    args = list(session.posargs)
+    checker = bool(args) and args[0] == "checker"
+    args = args[1:] if checker else args
+    # a copy per configuration, so their mutants and results never mix; each keeps mutants/
+    work = os.path.abspath(os.path.join(session.create_tmp(), "checker" if checker else "project"))
     # mutmut puts mutants/ on sys.path only if it exists when it starts: without this, the
     # first run in a fresh copy cannot import the package.
     os.makedirs(os.path.join(work, "mutants"), exist_ok=True)
@@ -195,13 +219,29 @@ def mutation(session: nox.Session) -> None:
             shutil.copytree(name, target, ignore=skip)
         else:
             shutil.copy2(name, target)
+    if checker:
+        _configure_mutmut(os.path.join(work, "pyproject.toml"), CHECKER_MUTATION)
     session.chdir(work)
-    if session.posargs:
-        session.run("mutmut", *session.posargs)
-        return
     env = {
         "HYPOTHESIS_PROFILE": "ci",  # derandomised, so a mutant's verdict is repeatable
         "PYTHONPATH": os.path.join(work, "mutants"),  # for tests that run python -m rnn
+        "MPLBACKEND": "Agg",
     }
+    if args:
+        session.run("mutmut", *args, env=env)
+        return
     session.run("mutmut", "run", env=env)
     session.run("mutmut", "results", "--all", "true", env=env)
+
+
+def _configure_mutmut(path: str, overrides: dict[str, list[str]]) -> None:
+    """Rewrite the [tool.mutmut] table, the last of ``path``, with ``overrides`` applied."""
+    with open(path, encoding="utf-8") as file:
+        text = file.read()
+    head, found, rest = text.partition("[tool.mutmut]\n")
+    if not found or "\n[" in rest:
+        raise RuntimeError(f"{path}: [tool.mutmut] must be its last table")
+    table = {**nox.project.load_toml(path)["tool"]["mutmut"], **overrides}
+    lines = [f"{key} = {json.dumps(value)}" for key, value in table.items()]  # TOML arrays
+    with open(path, "w", encoding="utf-8") as file:
+        file.write(head + found + "\n".join(lines) + "\n")

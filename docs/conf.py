@@ -141,6 +141,8 @@ def _write_citation() -> None:
 
 CONSTANTS = {
     "DEFAULT_MIN_ORDER": gradcheck.DEFAULT_MIN_ORDER,
+    "TAYLOR_FIT_POINTS": gradcheck.TAYLOR_FIT_POINTS,
+    "TAYLOR_GROWTH": gradcheck.TAYLOR_GROWTH,
 }
 """Constants of the code that the prose quotes, as ``{{ DEFAULT_MIN_ORDER }}``."""
 

@@ -61,3 +61,16 @@ def assert_normwise_close(name: str, ours: np.ndarray, theirs: np.ndarray, rtol:
     assert err <= rtol, (
         f"{name}: relative error {err:.3e} > {rtol:.0e}\nours={ours}\ntorch={theirs}"
     )
+
+
+class RecordingLoss:
+    """Wraps a loss of a dict ``p``; records a copy of ``p["x"]`` at every call, so that
+    tests can read back the points (steps, directions) a checker evaluated."""
+
+    def __init__(self, loss: Callable[[dict[str, np.ndarray]], object]) -> None:
+        self.loss = loss
+        self.points: list[np.ndarray] = []
+
+    def __call__(self, p: dict[str, np.ndarray]) -> object:
+        self.points.append(np.array(p["x"], copy=True))
+        return self.loss(p)

@@ -372,7 +372,7 @@ def test_a_loss_function_that_is_not_callable_is_refused() -> None:
     [
         ([1.0], TypeError, "params must be a mapping of names to arrays, got list"),
         ({}, ValueError, "params must hold at least 1 array, got an empty mapping"),
-        ({1: np.zeros(2)}, TypeError, "parameter names must be str, got 1"),
+        ({1: np.zeros(2)}, TypeError, "names in params must be str, got 1"),
         ({"x": np.array([0.0, np.inf])}, ValueError, "parameter 'x' must be finite"),
     ],
 )

@@ -132,7 +132,11 @@ def test_exact_gradients_pass_the_directional_and_taylor_checks(cell: str, spec:
     # 4 directions per parameter rather than the default 16: with 16 parameters in the
     # LSTM this test was the suite's slowest, and new examples test more than new directions
     check_gradients(*problem, method="directional", directions=4).assert_passed()
-    check_gradients(*problem, method="taylor").assert_passed()
+    # no direction may fit a low order; a direction along which the loss stays affine to
+    # rounding at every step (small weights, T = 1) is inconclusive, which is not a failure
+    # of the gradient but a limit of the Taylor test
+    taylor = check_gradients(*problem, method="taylor")
+    assert all(row.failures == 0 for row in taylor.rows), taylor.failure_message
 
 
 @pytest.mark.parametrize("cell", CELL_NAMES)

@@ -1,7 +1,8 @@
 """Gradient verification: a generic finite-difference checker and Hypothesis strategies.
 
 :mod:`verification.gradcheck` knows nothing of recurrent networks: it checks the claimed
-gradient of any scalar function of named float64 arrays. :mod:`verification.strategies`
+gradient of any scalar function of named float64 arrays (:func:`check_gradients`), and a
+backward pass against an upstream gradient (:func:`check_vjp`). :mod:`verification.strategies`
 (imported on its own, since it needs Hypothesis: the ``strategies`` extra) generates random
 models of every cell in ``rnn.training.CELLS``.
 """
@@ -13,6 +14,7 @@ from verification.gradcheck import (
     GradientReport,
     ParameterCheck,
     check_gradients,
+    check_vjp,
     relative_error,
 )
 
@@ -23,5 +25,6 @@ __all__ = [
     "GradientReport",
     "ParameterCheck",
     "check_gradients",
+    "check_vjp",
     "relative_error",
 ]

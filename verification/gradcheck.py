@@ -1,8 +1,10 @@
-r"""A gradient checker for any scalar function of named float64 arrays.
+r"""A gradient checker for any scalar function of named float64 arrays, and for backward passes.
 
 The checker compares an analytic gradient with derivatives it computes from the loss alone.
 It knows nothing of recurrent networks: it sees a function ``loss_fn`` that maps a dict of
 arrays to a scalar, the dict of arrays, and the gradient that is claimed for each.
+:func:`check_vjp` checks a layer's backward pass against an upstream gradient :math:`u`, as
+the gradient of the scalar :math:`\langle u, f \rangle`.
 
 Five methods are offered, because each has a blind spot the others cover:
 
@@ -48,9 +50,10 @@ is 1. Unless ``atol`` is given, it is an estimate of the numeric method's own er
 
 - central and directional: :math:`32 \varepsilon (|f(x + h)| + |f(x - h)|) / (2 h)`,
   the rounding error of the difference quotient when ``loss_fn`` carries a relative
-  rounding error of up to :math:`32 \varepsilon`. On random RNN, LSTM and GRU cases the
-  central error never exceeded 5 of these :math:`\varepsilon` units, so 32 leaves a
-  margin of 6;
+  rounding error of up to :math:`32 \varepsilon` (for :func:`check_vjp`, :math:`|f|` is
+  :math:`\sum_k |u_k f_k|`, the size of the terms of :math:`\langle u, f \rangle`). On
+  random RNN, LSTM and GRU cases the central error never exceeded 5 of these
+  :math:`\varepsilon` units, so 32 leaves a margin of 6;
 - complex step: :math:`2^{10} \varepsilon G`, with :math:`G` the largest claimed gradient
   entry over all parameters (or the parameter's largest numeric derivative, if larger).
   The complex step is exact but for rounding, and its rounding, like that of the analytic
@@ -82,11 +85,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "DEFAULT_MIN_ORDER",
@@ -95,6 +101,7 @@ __all__ = [
     "GradientReport",
     "ParameterCheck",
     "check_gradients",
+    "check_vjp",
     "relative_error",
 ]
 
@@ -163,6 +170,11 @@ signs they cancel at some step h*, and the local orders just below h* dip under 
 one or two halvings (we saw 4.6, 1.3, 1.1 on a correct LSTM gradient) before they return
 to 2; a wrong gradient gives local orders near 1 all the way down. A direction whose fit
 is low but not consistently so is reported with order NaN and does not fail."""
+TAYLOR_GROWTH = 8
+"""Where fewer than ``TAYLOR_FIT_POINTS`` remainders rise above rounding, ``loss_fn`` is nearly
+affine along d over the steps tried, and the step doubles, up to this many times (256 times
+the largest step), until enough remainders do. Gated cells at weight scale 0.01 need up to
+four doublings for their biases. A direction still short of them is inconclusive."""
 TAYLOR_FLOOR = 10.0
 """A remainder counts only above ``TAYLOR_FLOOR * ε * (|f(x)| + |f(x + h d)|)``. The rounding
 error of the remainder is at most about ε |f| (we measured 0.1 to 1 ε |f| on random RNNs),
@@ -235,10 +247,27 @@ class ParameterCheck:
         Ridders' own error estimate at the worst entry.
     order : float or None
         Taylor test: the fitted order of the remainder at the worst direction. NaN when
-        the test cannot judge that direction, which then passes: fewer than four
-        remainders rose above rounding (the first-order expansion is exact to rounding
-        over the whole range of steps), or the fitted order is low but not consistently
-        so (see ``TAYLOR_FIT_POINTS``).
+        the test cannot judge that direction: fewer than ``TAYLOR_FIT_POINTS`` remainders
+        rose above rounding (counted in ``inconclusive``, which fails), or the fitted
+        order is low but not consistently so (see ``TAYLOR_FIT_POINTS``), which passes.
+    passed_on : {"rtol", "atol", "order", ""}
+        The tolerance the worst entry passed on: ``"rtol"`` when its relative error is
+        within ``rtol``, ``"atol"`` when only its absolute error is within ``atol`` (a
+        gradient near zero, measured through rounding), ``"order"`` for a Taylor row that
+        passed, ``""`` when the row fails or has no entries.
+    by_atol : int
+        How many entries or directions passed on ``atol`` alone.
+    inconclusive : int
+        Taylor test: directions with too few remainders above rounding to fit an order.
+        Such a direction is not a pass.
+    note : str
+        A hint printed with the failure, such as that ``loss_fn`` ignores the parameter.
+    probe : ndarray or None
+        The worst entry's unit vector, or the worst direction, in the parameter's shape:
+        where :meth:`GradientReport.plot` sweeps the step. None for Taylor rows and for
+        parameters without entries.
+    steps, remainders : ndarray or None
+        Taylor test: the steps h and the remainders r(h) of the worst direction.
     """
 
     name: str
@@ -255,6 +284,13 @@ class ParameterCheck:
     passed: bool
     error_estimate: float | None = None
     order: float | None = None
+    passed_on: str = ""
+    by_atol: int = 0
+    inconclusive: int = 0
+    note: str = ""
+    probe: FloatArray | None = field(default=None, compare=False, repr=False)
+    steps: FloatArray | None = field(default=None, compare=False, repr=False)
+    remainders: FloatArray | None = field(default=None, compare=False, repr=False)
 
     @property
     def at_zero(self) -> bool:
@@ -276,6 +312,10 @@ class GradientReport:
     problems : tuple of str
         Structural failures found before any comparison, such as a gradient that differs
         between two calls.
+    quotient : callable or None
+        ``quotient(name, d, h)``: the central difference quotient
+        :math:`(f(x + h d) - f(x - h d)) / 2h` of the checked function along ``d`` in the
+        parameter ``name``, for :meth:`plot`; None for a report built by hand.
 
     Examples
     --------
@@ -290,6 +330,9 @@ class GradientReport:
     method: str
     rows: tuple[ParameterCheck, ...]
     problems: tuple[str, ...] = ()
+    quotient: Callable[[str, FloatArray, float], float] | None = field(
+        default=None, compare=False, repr=False
+    )
 
     @property
     def passed(self) -> bool:
@@ -326,6 +369,80 @@ class GradientReport:
         if not self.passed:
             raise AssertionError(self.failure_message)
 
+    def plot(self) -> Figure:
+        r"""Draw the evidence behind the verdict, one line per parameter.
+
+        For the Taylor test: the remainder :math:`r(h)` of each parameter's worst direction
+        against :math:`h`, log-log, with guides of slope 1 (a wrong gradient) and slope 2
+        (a right one). For the other methods: the relative error of the worst entry's (or
+        direction's) analytic value against the central difference quotient of the
+        checked function, over steps from :math:`10^{-1}` to :math:`10^{-13}`. A right
+        gradient draws a V, falling as :math:`h^2` until rounding takes over near
+        :math:`h \approx 10^{-5}`; a wrong one levels off at its own relative error.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            A new figure, not attached to pyplot; ``fig.savefig(path)`` writes it.
+
+        Raises
+        ------
+        ImportError
+            If matplotlib (the ``plot`` extra) is not installed.
+        ValueError
+            If the report holds no data to draw: built by hand, or no parameter has entries.
+
+        Examples
+        --------
+        >>> x = np.array([0.5, -1.0])
+        >>> report = check_gradients(lambda p: np.sum(p["x"] ** 3), {"x": x}, {"x": 3 * x**2})
+        >>> figure = report.plot()  # doctest: +SKIP
+        >>> figure.savefig("gradient-check.png")  # doctest: +SKIP
+        """
+        try:
+            from matplotlib.figure import Figure
+        except ImportError as error:
+            raise ImportError(
+                "GradientReport.plot needs matplotlib, from the plot extra: "
+                "pip install 'rnn-reference[plot]'"
+            ) from error
+        curves = self._curves()
+        if not curves:
+            raise ValueError(
+                "the report has nothing to plot: it must come from check_gradients or "
+                "check_vjp and check a parameter with at least 1 entry"
+            )
+        figure = Figure(figsize=(6.4, 4.8), layout="constrained")  # pragma: no mutate
+        axes = figure.subplots()
+        axes.set_xscale("log")
+        axes.set_yscale("log")
+        for label, steps, values in curves:
+            shown = values > 0  # an exact zero has no logarithm
+            line = axes.plot(steps[shown], values[shown], label=label)[0]
+            line.set(marker="o", markersize=3)  # pragma: no mutate
+        axes.set_xlabel("step h")
+        if self.method == "taylor":
+            axes.set_ylabel("|f(x + h d) - f(x) - h <g, d>|")
+            _slope_guides(axes, curves)
+        else:
+            axes.set_ylabel("relative error, analytic vs central difference")
+        axes.set_title(f"gradient check: {_TITLES[self.method]}")
+        axes.legend(fontsize="small")  # pragma: no mutate
+        return figure
+
+    def _curves(self) -> list[tuple[str, FloatArray, FloatArray]]:
+        """(label, steps, values) per row: Taylor remainders, or errors against the step."""
+        curves = []
+        for row in self.rows:
+            where = f"{row.name} {_index(self.method, row.worst_index)}"
+            if row.steps is not None and row.remainders is not None:
+                order = f": order {row.order:.2f}" if row.order is not None else ""
+                curves.append((where + order, row.steps, row.remainders))
+            elif row.probe is not None and self.quotient is not None:
+                numeric = [self.quotient(row.name, row.probe, h) for h in PLOT_STEPS]
+                curves.append((where, PLOT_STEPS, relative_error(row.analytic, numeric)))
+        return curves
+
     def __str__(self) -> str:
         verdict = "passed" if self.passed else "FAILED"
         failed = sum(not row.passed for row in self.rows)
@@ -338,6 +455,24 @@ class GradientReport:
         ]
         head += [f"problem: {problem}" for problem in self.problems]
         return "\n".join([*head, "", _table(self.method, self.rows)])
+
+
+PLOT_STEPS: FloatArray = np.logspace(-1, -13, 37)
+"""Steps of the error-against-step plot: 3 a decade, over both branches of the V."""
+
+
+def _slope_guides(axes: Any, curves: Sequence[tuple[str, FloatArray, FloatArray]]) -> None:
+    """Lines of slope 1 (a wrong gradient) and 2 (a right one) through the curves' middle."""
+    h = np.concatenate([steps[values > 0] for _, steps, values in curves])
+    r = np.concatenate([values[values > 0] for _, _, values in curves])
+    if not h.size:
+        return
+    h_mid, r_mid = np.exp(np.mean(np.log(h))), np.exp(np.mean(np.log(r)))
+    ends = np.array([h.min(), h.max()])
+    for order, style in [(1, "--"), (2, ":")]:
+        label = f"slope {order}: {'wrong' if order == 1 else 'right'} gradient"
+        line = axes.plot(ends, r_mid * (ends / h_mid) ** order, label=label)[0]
+        line.set(color="black", linestyle=style, linewidth=0.8)  # pragma: no mutate
 
 
 _RULES = {
@@ -452,25 +587,174 @@ def check_gradients(
     """
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
+
+    def objective(p: dict[str, NDArray[Any]]) -> tuple[Any, float]:
+        value = _scalar("loss_fn", loss_fn(p))
+        return value, abs(value)
+
+    options = _Options(method, names, entries, directions, rtol, atol, min_order, step, seed)
+    return _check(objective, "loss_fn", ("params", "grads"), params, grads, options)
+
+
+def check_vjp(
+    f: Callable[[dict[str, NDArray[Any]]], ArrayLike],
+    inputs: Mapping[str, ArrayLike],
+    upstream: ArrayLike,
+    claimed: GradientSource,
+    *,
+    method: str = "central",
+    names: Sequence[str] | None = None,
+    entries: int | None = None,
+    directions: int | None = None,
+    rtol: float | None = None,
+    atol: float | None = None,
+    min_order: float = DEFAULT_MIN_ORDER,
+    step: float | None = None,
+    seed: int = 0,
+) -> GradientReport:
+    r"""Check a backward pass against an upstream gradient: a vector-Jacobian product.
+
+    A layer's backward pass takes the gradient :math:`u` of the loss with respect to the
+    layer's output and returns, for each input :math:`x`, the vector-Jacobian product
+    :math:`u^\top \partial f / \partial x`. That is the gradient of the scalar
+    :math:`\langle u, f(x) \rangle = \sum_k u_k f_k(x)`, so this is
+    :func:`check_gradients` applied to that scalar, with every method and option.
+
+    Parameters
+    ----------
+    f : callable
+        ``f(p) -> ndarray`` for a dict ``p`` with the keys of ``inputs``: the layer's
+        forward pass. It must not keep or modify the arrays it is given. For
+        ``method="complex"`` it receives complex128 arrays and must return a complex
+        array, analytic in them.
+    inputs : mapping of str to ndarray of float64
+        The point at which to check: the layer's inputs and weights. Not modified.
+    upstream : ndarray of float64
+        The upstream gradient :math:`u`, with the shape of ``f(inputs)``.
+    claimed : mapping of str to ndarray of float64, or callable
+        The claimed vector-Jacobian product for each input, with that input's shape; or a
+        function of no arguments returning that mapping (then called twice, to check that
+        it is deterministic).
+    method, names, entries, directions, rtol, atol, min_order, step, seed
+        As for :func:`check_gradients`. The rounding floor of central and directional
+        differences is taken relative to :math:`\sum_k |u_k f_k|`, the size of the terms
+        of the scalar, not to the scalar, which can be far smaller by cancellation.
+
+    Returns
+    -------
+    GradientReport
+        ``report.passed`` is the verdict; ``str(report)`` is a table.
+
+    Raises
+    ------
+    TypeError
+        If ``f`` is not callable, an array is not float64, or ``f`` returns a complex array
+        for real inputs or a real one to the complex step.
+    ValueError
+        If ``upstream`` is not finite or its shape is not that of ``f(inputs)``, the keys or
+        shapes of ``inputs`` and ``claimed`` differ, or an option is out of range.
+
+    Examples
+    --------
+    cs231n's ``eval_numerical_gradient_array(f, x, dout)`` workflow: a layer
+    :math:`y = \tanh(x W + b)` and a student's backward pass, checked against an upstream
+    gradient ``dout``.
+
+    >>> rng = np.random.default_rng(0)
+    >>> x, W, b = rng.normal(size=(4, 5)), rng.normal(size=(5, 3)), rng.normal(size=3)
+    >>> def tanh_affine_forward(p):
+    ...     return np.tanh(p["x"] @ p["W"] + p["b"])
+    >>> def tanh_affine_backward(dout, x, W, b):
+    ...     y = np.tanh(x @ W + b)
+    ...     da = dout * (1 - y**2)  # through tanh
+    ...     return {"x": da @ W.T, "W": x.T @ da, "b": da.sum(axis=0)}
+    >>> dout = rng.normal(size=(4, 3))
+    >>> inputs = {"x": x, "W": W, "b": b}
+    >>> report = check_vjp(tanh_affine_forward, inputs, dout, tanh_affine_backward(dout, x, W, b))
+    >>> report.passed
+    True
+
+    A backward pass that takes tanh' from the pre-activation, ``1 - (x W + b)**2``:
+
+    >>> def wrong_backward(dout, x, W, b):
+    ...     a = x @ W + b
+    ...     da = dout * (1 - a**2)
+    ...     return {"x": da @ W.T, "W": x.T @ da, "b": da.sum(axis=0)}
+    >>> report = check_vjp(tanh_affine_forward, inputs, dout, wrong_backward(dout, x, W, b))
+    >>> report.passed, [row.name for row in report.rows if not row.passed]
+    (False, ['x', 'W', 'b'])
+    """
+    if not callable(f):
+        raise TypeError(f"f must be callable, got {type(f).__name__}")
+    u = np.asarray(upstream)
+    _require_float64("upstream", u)
+    if not np.all(np.isfinite(u)):
+        raise ValueError("upstream must be finite, got a NaN or infinite entry")
+
+    def objective(p: dict[str, NDArray[Any]]) -> tuple[Any, float]:
+        out = np.asarray(f(p))
+        if out.shape != u.shape:
+            raise ValueError(
+                f"upstream must have the shape of f's output {out.shape}, got {u.shape}"
+            )
+        if out.dtype.kind not in "fc":
+            raise TypeError(f"f must return a float or complex array, got dtype {out.dtype}")
+        terms = u * out
+        return np.sum(terms), float(np.sum(np.abs(terms)))  # ⟨u, f⟩ and its terms' size
+
+    options = _Options(method, names, entries, directions, rtol, atol, min_order, step, seed)
+    return _check(objective, "f", ("inputs", "claimed"), inputs, claimed, options)
+
+
+Objective = Callable[[dict[str, NDArray[Any]]], tuple[Any, float]]
+"""The checked scalar and the size of its terms, which sets its rounding error."""
+
+
+@dataclass(frozen=True)
+class _Options:
+    method: str
+    names: Sequence[str] | None
+    entries: int | None
+    directions: int | None
+    rtol: float | None
+    atol: float | None
+    min_order: float
+    step: float | None
+    seed: int
+
+
+def _check(
+    objective: Objective,
+    what: str,
+    labels: tuple[str, str],
+    params: Mapping[str, ArrayLike],
+    grads: GradientSource,
+    options: _Options,
+) -> GradientReport:
+    """check_gradients and check_vjp: validate, then judge each chosen parameter."""
+    method = options.method
     if method not in METHODS:
         raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
-    point = _check_params(params)
-    chosen = _check_names(names, point)
+    point = _check_params(params, labels[0])
+    chosen = _check_names(options.names, point)
     if callable(grads):
         grad_fn: Callable[[], Mapping[str, ArrayLike]] | None = grads
-        claimed = _check_grads(grads(), point)
+        claimed = _check_grads(grads(), point, labels)
     else:
         grad_fn = None
-        claimed = _check_grads(grads, point)
+        claimed = _check_grads(grads, point, labels)
+    rtol, atol = options.rtol, options.atol
     if method == "taylor" and (rtol is not None or atol is not None):
         raise ValueError("rtol and atol do not apply to 'taylor', whose verdict is min_order")
     rtol = DEFAULT_RTOL.get(method, math.nan) if rtol is None else _positive("rtol", rtol)
     if atol is not None and not (math.isfinite(atol) and atol >= 0):
-        raise ValueError(f"atol must be a finite number ≥ 0, got {atol!r}")
-    if step is not None:
-        _positive("step", step)
+        raise ValueError(f"atol must be a finite number ≥ 0, got {_plain(atol)}")
+    if options.step is not None:
+        _positive("step", options.step)
+    min_order = options.min_order
     if not (math.isfinite(min_order) and min_order > 0):
-        raise ValueError(f"min_order must be finite and > 0, got {min_order!r}")
+        raise ValueError(f"min_order must be finite and > 0, got {_plain(min_order)}")
+    entries, directions, seed = options.entries, options.directions, options.seed
     if entries is not None:
         if method in ("directional", "taylor"):
             raise ValueError(
@@ -485,29 +769,33 @@ def check_gradients(
             )
         _positive_int("directions", directions)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be an int ≥ 0, got {seed!r}")
+        raise ValueError(f"seed must be an int ≥ 0, got {_plain(seed)}")
 
     problems: list[str] = []
     if grad_fn is not None:
-        problems += _determinism_problems(claimed, _check_grads(grad_fn(), point))
-    first, second = loss_fn(dict(point)), loss_fn(dict(point))
+        problems += _determinism_problems(claimed, _check_grads(grad_fn(), point, labels))
+    first, second = objective(dict(point))[0], objective(dict(point))[0]
     if _bits(first) != _bits(second):
-        problems.append(f"loss_fn is not deterministic: two calls gave {first!r} and {second!r}")
+        problems.append(
+            f"{what} is not deterministic: two calls gave {_plain(first)} and {_plain(second)}"
+        )
 
     scale = max((_max_abs(g[np.isfinite(g)]) for g in claimed.values()), default=0.0)
-    context = _Context(loss_fn, point, int(seed), step, atol, scale)
+    context = _Context(objective, what, point, int(seed), options.step, atol, scale)
     rows = []
     for name in chosen:
         g = claimed[name]
-        if method in ("directional", "taylor"):
+        if g.size == 0:
+            rows.append(_empty_row(name, g.shape, min_order if method == "taylor" else rtol))
+        elif method == "directional":
             count = directions or DEFAULT_DIRECTIONS[method]
-            if method == "directional":
-                rows.append(context.directional(name, g, count, rtol))
-            else:
-                rows.append(context.taylor(name, g, count, min_order))
+            rows.append(context.directional(name, g, count, rtol))
+        elif method == "taylor":
+            count = directions or DEFAULT_DIRECTIONS[method]
+            rows.append(context.taylor(name, g, count, min_order))
         else:
             rows.append(context.entrywise(method, name, g, entries, rtol))
-    return GradientReport(method, tuple(rows), tuple(problems))
+    return GradientReport(method, tuple(rows), tuple(problems), context.quotient)
 
 
 # ------------------------------------------------------------------------ the methods
@@ -515,7 +803,9 @@ def check_gradients(
 
 @dataclass(frozen=True)
 class _Context:
-    loss_fn: LossFunction
+    objective: Objective
+    what: str
+    """The name of the checked function in messages: ``loss_fn`` or ``f``."""
     point: dict[str, FloatArray]
     seed: int
     step: float | None
@@ -527,8 +817,16 @@ class _Context:
         """A generator that depends only on the seed, the parameter's name and the use."""
         return np.random.default_rng([self.seed, salt, *name.encode("utf-8")])
 
-    def real_loss(self, name: str, value: FloatArray) -> float:
-        return _real_scalar(self.loss_fn({**self.point, name: value}))
+    def real_loss(self, name: str, value: FloatArray) -> tuple[float, float]:
+        """The checked scalar with ``name`` set to ``value``, and the size of its terms."""
+        scalar, size = self.objective({**self.point, name: value})
+        return _real_scalar(self.what, scalar), size
+
+    def quotient(self, name: str, d: FloatArray, h: float) -> float:
+        """The central difference quotient along ``d``, for plots."""
+        x = self.point[name]
+        plus, minus = x + h * d, x - h * d
+        return (self.real_loss(name, plus)[0] - self.real_loss(name, minus)[0]) / (2 * h)
 
     def entrywise(
         self, method: str, name: str, grad: FloatArray, entries: int | None, rtol: float
@@ -547,7 +845,10 @@ class _Context:
         else:
             numeric, noise, estimate = self._ridders(name, indices)
         floor = noise if self.atol is None else np.full(len(indices), self.atol)
-        return _row(name, x.shape, indices, analytic, numeric, rtol, floor, estimate)
+        row = _row(self.what, name, x.shape, indices, analytic, numeric, rtol, floor, estimate)
+        probe = np.zeros(x.shape)
+        probe[row.worst_index] = 1.0
+        return replace(row, probe=probe)
 
     def _central(self, name: str, indices: list[tuple[int, ...]]) -> tuple[FloatArray, FloatArray]:
         x = self.point[name].copy()
@@ -565,13 +866,13 @@ class _Context:
         original = x[i]
         x[i] = original + h
         plus_arg = x[i]
-        f_plus = self.real_loss(name, x)
+        f_plus, size_plus = self.real_loss(name, x)
         x[i] = original - h
         minus_arg = x[i]
-        f_minus = self.real_loss(name, x)
+        f_minus, size_minus = self.real_loss(name, x)
         x[i] = original
         width = plus_arg - minus_arg  # the step actually taken, exact in floating point
-        noise = ROUNDING_FACTOR * EPS * (abs(f_plus) + abs(f_minus)) / width
+        noise = ROUNDING_FACTOR * EPS * (size_plus + size_minus) / width
         return (f_plus - f_minus) / width, noise
 
     def _complex(self, name: str, indices: list[tuple[int, ...]]) -> FloatArray:
@@ -582,9 +883,9 @@ class _Context:
         for j, i in enumerate(indices):
             original = z[i]
             z[i] = original + 1j * h
-            value = self.loss_fn({**point, name: z})
+            value = self.objective({**point, name: z})[0]
             z[i] = original
-            numeric[j] = _complex_scalar(value).imag / h
+            numeric[j] = _complex_scalar(self.what, value).imag / h
         return numeric
 
     def _ridders(
@@ -633,56 +934,120 @@ class _Context:
         x = self.point[name]
         h = (CENTRAL_STEP if self.step is None else self.step) * max(1.0, _max_abs(x))
         rng = self.rng(name, 1)
+        directions = np.empty((count, *x.shape))
         analytic, numeric, noise = np.empty(count), np.empty(count), np.empty(count)
         for k in range(count):
-            d = rng.standard_normal(x.shape)
+            d = directions[k] = rng.standard_normal(x.shape)
             plus, minus = x + h * d, x - h * d
-            f_plus, f_minus = self.real_loss(name, plus), self.real_loss(name, minus)
+            (f_plus, size_plus), (f_minus, size_minus) = (
+                self.real_loss(name, plus),
+                self.real_loss(name, minus),
+            )
             # ⟨g, d̃⟩ with d̃ = (plus − minus) / 2h, the direction the rounded points span
             analytic[k] = float(np.sum(grad * (plus - minus))) / (2 * h)
             numeric[k] = (f_plus - f_minus) / (2 * h)
-            noise[k] = ROUNDING_FACTOR * EPS * (abs(f_plus) + abs(f_minus)) / (2 * h)
+            noise[k] = ROUNDING_FACTOR * EPS * (size_plus + size_minus) / (2 * h)
         floor = noise if self.atol is None else np.full(count, self.atol)
         indices: list[tuple[int, ...]] = [(k,) for k in range(count)]
-        return _row(name, x.shape, indices, analytic, numeric, rtol, floor, None)
+        row = _row(self.what, name, x.shape, indices, analytic, numeric, rtol, floor, None)
+        return replace(row, probe=directions[row.worst_index[0]])
 
     def taylor(self, name: str, grad: FloatArray, count: int, min_order: float) -> ParameterCheck:
         x = self.point[name]
-        f0 = self.real_loss(name, x)
+        f0, size0 = self.real_loss(name, x)
         h_max = (TAYLOR_STEP if self.step is None else self.step) * max(1.0, _max_abs(x))
-        steps = h_max * 0.5 ** np.arange(TAYLOR_STEPS)
         rng = self.rng(name, 2)
-        results = []
-        for _ in range(count):
+        orders, analytic, numeric = np.empty(count), np.empty(count), np.empty(count)
+        usable = np.empty(count, dtype=np.int64)
+        curves = []
+        unchanged = True  # every f(x + h d) equals f(x) exactly
+        for k in range(count):
             d = rng.standard_normal(x.shape)
             slope = float(np.sum(grad * d))
-            values = np.array([self.real_loss(name, x + h * d) for h in steps])
-            remainder = np.abs(values - f0 - steps * slope)
-            floor = TAYLOR_FLOOR * EPS * (abs(f0) + np.abs(values))
-            order = _taylor_order(steps, remainder, floor, min_order)
-            above = np.flatnonzero(remainder > floor)
+            steps: FloatArray = h_max * 0.5 ** np.arange(TAYLOR_STEPS, dtype=np.float64)
+            evaluated = [self.real_loss(name, x + h * d) for h in steps]
+            while True:
+                values = np.array([value for value, _ in evaluated])
+                sizes = np.array([size for _, size in evaluated])
+                remainder = np.abs(values - f0 - steps * slope)
+                floor = TAYLOR_FLOOR * EPS * (size0 + sizes)
+                above = np.flatnonzero(remainder > floor)
+                if len(above) >= TAYLOR_FIT_POINTS or len(steps) == TAYLOR_STEPS + TAYLOR_GROWTH:
+                    break
+                # nearly affine along d: the remainder needs a larger step to rise above rounding
+                steps = np.concatenate([[2 * steps[0]], steps], dtype=np.float64)
+                evaluated.insert(0, self.real_loss(name, x + steps[0] * d))
+            unchanged = unchanged and bool(np.all(values == f0))
+            curves.append((steps, remainder))
+            # no remainder at all: f is affine along d with exactly the claimed slope
+            usable[k] = TAYLOR_FIT_POINTS if not remainder.any() else len(above)
+            orders[k] = _taylor_order(steps, remainder, floor, min_order)
             last = above[-1] if len(above) else len(steps) - 1
-            numeric = (values[last] - f0) / steps[last]
-            results.append((order, slope, numeric))
-        orders = np.array([r[0] for r in results])
-        failing = ~np.isnan(orders) & (orders < min_order)
-        k = int(np.nanargmin(orders)) if not np.all(np.isnan(orders)) else 0
-        order, analytic, numeric = results[k]
+            analytic[k], numeric[k] = slope, (values[last] - f0) / steps[last]
+        judged = ~np.isnan(orders)
+        failing = judged & (orders < min_order)
+        inconclusive = usable < TAYLOR_FIT_POINTS
+        if failing.any() or not inconclusive.any():
+            k = int(np.nanargmin(orders)) if judged.any() else 0
+        else:
+            k = int(np.argmax(inconclusive))
+        passed = not failing.any() and not inconclusive.any()
+        note = ""
+        if inconclusive.any():
+            note = (
+                f"{int(inconclusive.sum())} of {count} directions inconclusive: only "
+                f"{usable[inconclusive].min()} of {TAYLOR_STEPS + TAYLOR_GROWTH} remainders rose "
+                "above rounding, "
+                f"{TAYLOR_FIT_POINTS} are needed to fit an order; check {name!r} with "
+                "method 'central' or 'complex'"
+            )
+        if unchanged and not passed and np.any(grad != 0):
+            note = _ignored_note(self.what, name)
         return ParameterCheck(
             name=name,
             shape=x.shape,
             checked=count,
             failures=int(failing.sum()),
             worst_index=(k,),
-            analytic=analytic,
-            numeric=numeric,
-            abs_error=abs(analytic - numeric),
-            rel_error=float(relative_error(analytic, numeric)),
+            analytic=float(analytic[k]),
+            numeric=float(numeric[k]),
+            abs_error=abs(float(analytic[k] - numeric[k])),
+            rel_error=float(relative_error(analytic[k], numeric[k])),
             tolerance=min_order,
             atol=math.nan,
-            passed=not failing.any(),
-            order=order,
+            passed=passed,
+            order=float(orders[k]),
+            passed_on="order" if passed else "",
+            inconclusive=int(inconclusive.sum()),
+            note=note,
+            steps=curves[k][0],
+            remainders=curves[k][1],
         )
+
+
+def _ignored_note(what: str, name: str) -> str:
+    return (
+        f"every numeric derivative of {name!r} is exactly 0 but the claimed gradient is not: "
+        f"{what} probably ignores {name!r} (does it read p[{name!r}]?)"
+    )
+
+
+def _empty_row(name: str, shape: tuple[int, ...], tolerance: float) -> ParameterCheck:
+    """A parameter without entries: nothing to compare, so it passes trivially."""
+    return ParameterCheck(
+        name=name,
+        shape=tuple(shape),
+        checked=0,
+        failures=0,
+        worst_index=(),
+        analytic=0.0,
+        numeric=0.0,
+        abs_error=0.0,
+        rel_error=0.0,
+        tolerance=tolerance,
+        atol=0.0,
+        passed=True,
+    )
 
 
 def _taylor_order(
@@ -721,6 +1086,7 @@ def _taylor_order(
 
 
 def _row(
+    what: str,
     name: str,
     shape: tuple[int, ...],
     indices: list[tuple[int, ...]],
@@ -733,7 +1099,8 @@ def _row(
     """Judge every entry and summarise the parameter by its worst one."""
     abs_err = np.abs(analytic - numeric)
     rel = relative_error(analytic, numeric)
-    ok = (rel <= rtol) | (abs_err <= atol)  # NaN fails both
+    by_rel, by_abs = rel <= rtol, abs_err <= atol  # NaN fails both
+    ok = by_rel | by_abs
     counted = ~((np.abs(analytic) <= atol) & (np.abs(numeric) <= atol))  # not noise at zero
     if not ok.all():
         key = np.where(ok, -1.0, np.nan_to_num(rel, nan=2.0))
@@ -742,6 +1109,8 @@ def _row(
     else:
         key = abs_err
     w = int(np.argmax(key))
+    passed_on = "rtol" if by_rel[w] else "atol" if by_abs[w] else ""
+    ignored = not ok.all() and not numeric.any() and analytic.any()
     return ParameterCheck(
         name=name,
         shape=tuple(shape),
@@ -756,22 +1125,25 @@ def _row(
         atol=float(atol[w]),
         passed=bool(ok.all()),
         error_estimate=None if estimate is None else float(estimate[w]),
+        passed_on=passed_on,
+        by_atol=int((by_abs & ~by_rel).sum()),
+        note=_ignored_note(what, name) if ignored else "",
     )
 
 
 # ----------------------------------------------------------------------- validation
 
 
-def _check_params(params: Mapping[str, ArrayLike]) -> dict[str, FloatArray]:
+def _check_params(params: Mapping[str, ArrayLike], label: str) -> dict[str, FloatArray]:
     if not isinstance(params, Mapping):
         kind = type(params).__name__
-        raise TypeError(f"params must be a mapping of names to arrays, got {kind}")
+        raise TypeError(f"{label} must be a mapping of names to arrays, got {kind}")
     if not params:
-        raise ValueError("params must hold at least 1 array, got an empty mapping")
+        raise ValueError(f"{label} must hold at least 1 array, got an empty mapping")
     point = {}
     for name, value in params.items():
         if not isinstance(name, str):
-            raise TypeError(f"parameter names must be str, got {name!r}")
+            raise TypeError(f"names in {label} must be str, got {name!r}")
         arr = np.array(value, copy=True, order="C")
         _require_float64(f"parameter {name!r}", arr)
         if not np.all(np.isfinite(arr)):
@@ -781,14 +1153,15 @@ def _check_params(params: Mapping[str, ArrayLike]) -> dict[str, FloatArray]:
 
 
 def _check_grads(
-    grads: Mapping[str, ArrayLike], point: dict[str, FloatArray]
+    grads: Mapping[str, ArrayLike], point: dict[str, FloatArray], labels: tuple[str, str]
 ) -> dict[str, FloatArray]:
     if not isinstance(grads, Mapping):
-        raise TypeError(f"grads must be a mapping of names to arrays, got {type(grads).__name__}")
+        kind = type(grads).__name__
+        raise TypeError(f"{labels[1]} must be a mapping of names to arrays, got {kind}")
     if set(grads) != set(point):
         missing, unexpected = sorted(set(point) - set(grads)), sorted(set(grads) - set(point))
         raise ValueError(
-            f"grads must have the keys of params {sorted(point)}, "
+            f"{labels[1]} must have the keys of {labels[0]} {sorted(point)}, "
             f"missing {missing}, unexpected {unexpected}"
         )
     claimed = {}
@@ -841,7 +1214,7 @@ def _determinism_problems(
             i = tuple(int(v) for v in np.argwhere(differs.any(axis=-1))[0])
             problems.append(
                 f"gradient of {name!r} is not deterministic: two calls differ at index {i}: "
-                f"{a[i]!r} vs {b[i]!r}"
+                f"{_plain(a[i])} vs {_plain(b[i])}"
             )
     return problems
 
@@ -861,7 +1234,7 @@ def _positive(name: str, value: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
     if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
+        raise ValueError(f"{name} must be finite and > 0, got {_plain(value)}")
     return float(value)
 
 
@@ -872,35 +1245,47 @@ def _positive_int(name: str, value: int) -> None:
         raise ValueError(f"{name} must be ≥ 1, got {value}")
 
 
-def _scalar(value: Any) -> Any:
+def _scalar(what: str, value: Any) -> Any:
     arr = np.asarray(value)
     if arr.shape != () or arr.dtype.kind not in "iufc":
         raise TypeError(
-            f"loss_fn must return a real or complex scalar, got {type(value).__name__}"
+            f"{what} must return a real or complex scalar, got {type(value).__name__}"
             + (f" of shape {arr.shape}" if arr.shape else "")
         )
     return arr[()]
 
 
-def _real_scalar(value: Any) -> float:
-    v = _scalar(value)
-    if np.iscomplexobj(v) and v.imag != 0:
-        raise TypeError(f"loss_fn returned the complex {complex(v)!r} for real parameters")
-    return float(np.real(v))
+def _real_scalar(what: str, value: Any) -> float:
+    """The real value of the scalar ``value``; a complex one must have a zero imaginary part."""
+    if np.imag(value) != 0:
+        raise TypeError(f"{what} returned the complex {_plain(value)} for real parameters")
+    return float(np.real(value))
 
 
-def _complex_scalar(value: Any) -> complex:
-    v = _scalar(value)
-    if not np.iscomplexobj(v):
+def _complex_scalar(what: str, value: Any) -> complex:
+    """The scalar ``value``, which must be complex: the complex step reads its imaginary part."""
+    if not np.iscomplexobj(value):
         raise TypeError(
-            "loss_fn returned a real value for complex parameters; the complex step needs a "
-            "loss that keeps the imaginary part (no abs, max, comparisons or real-typed buffers)"
+            f"{what} returned a real value for complex parameters; the complex step needs a "
+            "function that keeps the imaginary part (no abs, max, comparisons or real-typed "
+            "buffers)"
         )
-    return complex(v)
+    return complex(value)
 
 
 def _bits(value: Any) -> bytes:
-    return np.asarray(_scalar(value)).tobytes()
+    return np.asarray(value).tobytes()
+
+
+def _plain(value: Any) -> str:
+    """A number as Python prints it: ``0.5``, not numpy 2's ``np.float64(0.5)``."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return str(int(value))
+    if np.iscomplexobj(value):
+        return repr(complex(value))
+    if isinstance(value, (float, np.floating)):
+        return repr(float(value))
+    return repr(value)
 
 
 def _max_abs(values: NDArray[Any]) -> float:
@@ -911,13 +1296,24 @@ def _max_abs(values: NDArray[Any]) -> float:
 
 
 def _fmt(value: float, digits: int = 4) -> str:
-    return f"{value:.{digits}e}" if math.isfinite(value) else str(value)
+    return f"{value:.{digits}e}"  # nan and inf print as such
 
 
 def _index(method: str, index: tuple[int, ...]) -> str:
+    if not index:
+        return "-"
     if method in ("directional", "taylor"):
         return f"dir {index[0]}"
     return str(index)
+
+
+def _passed_on(row: ParameterCheck) -> str:
+    """The tolerance the worst entry passed on, and how many entries passed on atol alone."""
+    if not row.passed_on:
+        return "-"
+    if row.by_atol:
+        return f"{row.passed_on}; {row.by_atol} of {row.checked} by atol"
+    return row.passed_on
 
 
 def _table(method: str, rows: Sequence[ParameterCheck]) -> str:
@@ -927,7 +1323,7 @@ def _table(method: str, rows: Sequence[ParameterCheck]) -> str:
     headers += ["rel err", "min order" if taylor else "rtol"]
     headers += ["order"] if taylor else ["atol"]
     headers += ["est. err"] if ridders else []
-    headers += ["result"]
+    headers += ["passed on", "result"]
     body = []
     for row in rows:
         cells = [row.name, str(row.shape), str(row.checked), _index(method, row.worst_index)]
@@ -937,11 +1333,15 @@ def _table(method: str, rows: Sequence[ParameterCheck]) -> str:
             cells += [f"{row.tolerance:g}", "-" if row.order is None else f"{row.order:.2f}"]
         else:
             cells += [f"{row.tolerance:.0e}", _fmt(row.atol, 1)]
-        cells += [_fmt(row.error_estimate, 1)] if row.error_estimate is not None else []
-        cells += ["ok" if row.passed else f"FAIL ({row.failures}/{row.checked})"]
+        if ridders:
+            cells += ["-" if row.error_estimate is None else _fmt(row.error_estimate, 1)]
+        cells += [_passed_on(row)]
+        cells += [
+            "ok" if row.passed else f"FAIL ({row.failures + row.inconclusive}/{row.checked})"
+        ]
         body.append(cells)
     widths = [max(len(r[c]) for r in [headers, *body]) for c in range(len(headers))]
-    numeric_columns = set(range(2, len(headers) - 1))
+    numeric_columns = set(range(2, len(headers) - 2))
 
     def line(cells: list[str]) -> str:
         out = [
@@ -957,11 +1357,14 @@ def _table(method: str, rows: Sequence[ParameterCheck]) -> str:
 def _describe_failure(method: str, row: ParameterCheck) -> str:
     values = f"analytic {row.analytic:.9e}, numeric {row.numeric:.9e}"
     count = f"{row.failures} of {row.checked}"
+    note = f"; {row.note}" if row.note else ""
     if method == "taylor":
+        if not row.failures:
+            return f"{row.name}: {row.note}"
         return (
             f"{row.name}: direction {row.worst_index[0]}: the Taylor remainder falls with order "
             f"{row.order:.2f} < {row.tolerance:g} (⟨g, d⟩: {values}); "
-            f"{count} directions fail"
+            f"{count} directions fail{note}"
         )
     where = (
         f"direction {row.worst_index[0]} (⟨g, d⟩)"
@@ -971,5 +1374,5 @@ def _describe_failure(method: str, row: ParameterCheck) -> str:
     return (
         f"{row.name}: {where}: {values} (relative error {row.rel_error:.1e} > rtol "
         f"{row.tolerance:.0e}, absolute error {row.abs_error:.1e} > atol {row.atol:.1e}); "
-        f"{count} {'directions' if method == 'directional' else 'entries'} fail"
+        f"{count} {'directions' if method == 'directional' else 'entries'} fail{note}"
     )

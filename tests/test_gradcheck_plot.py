@@ -1,0 +1,106 @@
+"""GradientReport.plot: the Taylor remainders with their guides, or the error against h."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import matplotlib
+import numpy as np
+import pytest
+
+from verification import GradientReport, check_gradients, relative_error
+
+matplotlib.use("Agg")
+
+Array = np.ndarray[Any, Any]
+
+
+def _loss(p: dict[str, Array]) -> Any:
+    return np.sum(np.sin(p["x"])) + np.sum(p["y"] ** 3)
+
+
+def _params() -> dict[str, Array]:
+    return {"x": np.array([0.5, -1.0, 2.0]), "y": np.array([0.25, 0.75])}
+
+
+def _grads(p: dict[str, Array]) -> dict[str, Array]:
+    return {"x": np.cos(p["x"]), "y": 3 * p["y"] ** 2}
+
+
+def _slope(line: Any) -> float:
+    h, r = line.get_xdata(), line.get_ydata()
+    return float(np.log(r[-1] / r[0]) / np.log(h[-1] / h[0]))
+
+
+def test_the_taylor_plot_draws_each_rows_remainders_and_slope_one_and_two_guides() -> None:
+    params = _params()
+    report = check_gradients(_loss, params, _grads(params), method="taylor")
+    figure = report.plot()
+    (axes,) = figure.axes
+    *curves, slope_one, slope_two = axes.get_lines()
+    assert len(curves) == 2
+    for row, line in zip(report.rows, curves, strict=True):
+        assert row.steps is not None
+        assert row.remainders is not None
+        positive = row.remainders > 0
+        np.testing.assert_array_equal(line.get_xdata(), row.steps[positive])
+        np.testing.assert_array_equal(line.get_ydata(), row.remainders[positive])
+        assert row.name in str(line.get_label())
+    np.testing.assert_allclose([_slope(slope_one), _slope(slope_two)], [1.0, 2.0], rtol=1e-12)
+    assert (axes.get_xscale(), axes.get_yscale()) == ("log", "log")
+
+
+@pytest.mark.parametrize("method", ["central", "complex", "richardson", "directional"])
+def test_the_step_plot_draws_the_relative_error_against_the_central_quotient(method: str) -> None:
+    params = _params()
+    report = check_gradients(_loss, params, _grads(params), method=method)
+    (axes,) = report.plot().axes
+    lines = axes.get_lines()
+    assert len(lines) == len(report.rows)
+    for row, line in zip(report.rows, lines, strict=True):
+        assert row.probe is not None
+        steps = np.logspace(-1, -13, 37)
+        x = params[row.name]
+        numeric = [
+            (
+                _loss({**params, row.name: x + h * row.probe})
+                - _loss({**params, row.name: x - h * row.probe})
+            )
+            / (2 * h)
+            for h in steps
+        ]
+        errors = relative_error(row.analytic, numeric)
+        np.testing.assert_array_equal(line.get_xdata(), steps[errors > 0])
+        np.testing.assert_allclose(line.get_ydata(), errors[errors > 0], rtol=1e-12)
+        # a right gradient draws a V: truncation at large h, rounding at small h
+        ys = np.asarray(line.get_ydata())
+        assert ys.min() < 1e-9 < min(ys[0], ys[-1])
+
+
+def test_a_wrong_gradient_levels_off_at_its_relative_error() -> None:
+    params = _params()
+    grads = {**_grads(params), "y": 2 * _grads(params)["y"]}
+    report = check_gradients(_loss, params, grads)
+    (axes,) = report.plot().axes
+    ys = np.asarray(axes.get_lines()[1].get_ydata())
+    np.testing.assert_allclose(np.median(ys), 1 / 3, rtol=1e-6)  # |2g − g| / (2g + g)
+
+
+def test_a_report_without_data_cannot_be_plotted() -> None:
+    with pytest.raises(ValueError, match="the report has nothing to plot"):
+        GradientReport("central", ()).plot()
+
+
+def test_without_matplotlib_the_error_names_the_plot_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    params = _params()
+    report = check_gradients(_loss, params, _grads(params))
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # import then raises
+    expected = (
+        r"^GradientReport.plot needs matplotlib, from the plot extra: "
+        r"pip install 'rnn-reference\[plot\]'$"
+    )
+    with pytest.raises(ImportError, match=expected):
+        report.plot()
