@@ -342,10 +342,24 @@ def _portable(value: Any) -> Any:
 
 
 def _same(before: Any, after: Any) -> bool:
-    try:
-        return bool(np.array_equal(np.asarray(before), np.asarray(after), equal_nan=True))
-    except (TypeError, ValueError):
-        return bool(before == after)
+    """Whether an argument is as it was before the call (arrays, dicts, tuples of them)."""
+    if isinstance(before, dict):
+        return isinstance(after, dict) and before.keys() == after.keys() and all(
+            _same(before[k], after[k]) for k in before
+        )
+    if isinstance(before, (tuple, list)):
+        return (
+            isinstance(after, (tuple, list))
+            and len(before) == len(after)
+            and all(map(_same, before, after))
+        )
+    if isinstance(before, np.ndarray):
+        return (
+            isinstance(after, np.ndarray)
+            and before.shape == after.shape
+            and bool(np.array_equal(before, after, equal_nan=before.dtype.kind in "fc"))
+        )
+    return bool(before == after)
 
 
 DEFINED = "__which_functions_are_defined__"
@@ -379,6 +393,7 @@ def _serve(conn: Any, path: str) -> None:  # pragma: no cover - runs in the chil
             conn.send(_Reply(values=(tuple(n for n in args[0] if callable(namespace.get(n))), ("", 0))))
             continue
         namespace.update(names)
+        originals = args
         args = [stored[a.key][a.index] if isinstance(a, _Ref) else a for a in args]
         before = copy.deepcopy((args, names))
         try:
@@ -387,7 +402,8 @@ def _serve(conn: Any, path: str) -> None:  # pragma: no cover - runs in the chil
         except BaseException as err:  # noqa: BLE001 - the student's exception, reported
             conn.send(_Reply(problem=_describe(err, path), values=capture.take()))
             continue
-        changed = [n for n, a, b in zip(arg_names, before[0], args, strict=True) if not _same(a, b)]
+        ours = zip(arg_names, before[0], args, originals, strict=True)
+        changed = [n for n, a, b, o in ours if not isinstance(o, _Ref) and not _same(a, b)]
         changed += [n for n in names if not _same(before[1][n], namespace[n])]
         if keep:
             stored[keep] = result
@@ -970,7 +986,7 @@ def _check_central(trials: list[_Trial], seed: int) -> Check:
                     f"{list(row.worst_index)}: yours {row.analytic:.6g}, central difference {row.numeric:.6g}"
                 )
     details += [
-        f"{function}: {label} fails on {count} of {len(ran)} cases"
+        f"{function}: {label} fails on {count} of {sum(t.function == function for t in ran)} cases"
         for (function, label), count in failed.items()
         if count > 1
     ]
