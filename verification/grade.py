@@ -569,6 +569,16 @@ class _Gradient:
     expected: FloatArray
     variants: dict[Mistake, FloatArray] = field(default_factory=dict)
     role: str = ""
+    clipped: bool = False
+    """Whether the student may clip to ±5 (the gist's lossFun), so that a mistake's gradient
+    is also compared clipped."""
+
+    def matches(self, mistake: Mistake) -> bool:
+        """Whether the student's gradient is this mistake's, to :data:`DIAGNOSIS_RTOL`."""
+        variant = self.variants[mistake]
+        if _error(self.got, variant) <= DIAGNOSIS_RTOL:
+            return True
+        return self.clipped and _error(self.got, np.clip(variant, -CLIP, CLIP)) <= DIAGNOSIS_RTOL
 
 
 @dataclass
@@ -683,7 +693,14 @@ def _min_char_rnn(student: _Student, name: str, case: _Case, k: int) -> list[_Tr
         expected = column(grads[role])
         got = _as_array(trial, student_name, value, expected.shape)
         trial.gradients.append(
-            _Gradient(student_name, got, expected, {m: column(v[role]) for m, v in variants.items()}, role)
+            _Gradient(
+                student_name,
+                got,
+                expected,
+                {m: column(v[role]) for m, v in variants.items()},
+                role,
+                clipped=True,
+            )
         )
         if got is not None and got.shape == expected.shape and np.any(np.abs(got) == CLIP):
             trial.notes.append(
@@ -938,7 +955,7 @@ def _diagnose(failing: dict[tuple[str, str], list[tuple[_Trial, _Gradient]]]) ->
         matches = [
             m
             for m in (pairs[0][1].variants if comparable else {})
-            if all(_error(g.got, g.variants[m]) <= DIAGNOSIS_RTOL for _, g in comparable)
+            if all(g.matches(m) for _, g in comparable)
             and any(_error(g.variants[m], g.expected) > GRADIENT_RTOL for _, g in comparable)
         ]
         role = pairs[0][1].role
