@@ -328,7 +328,8 @@ def _describe(err: BaseException, path: str) -> str:
     if frames:
         f = frames[-1]
         where = f" ({path}, line {f.lineno}, in {f.name}: {(f.line or '').strip()})"
-    message = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    text = str(err.msg if isinstance(err, SyntaxError) else err).strip()
+    message = text.splitlines()[0] if text else ""
     return f"{type(err).__name__}{': ' + message if message else ''}{where}"
 
 
@@ -876,8 +877,15 @@ def _error(got: Any, expected: Any) -> float:
     return float(np.abs(g - r).max()) / scale if scale > 0 else 0.0
 
 
-def _fmt(value: float) -> str:
-    return "not comparable" if math.isinf(value) else f"{value:.2g}"
+def _discrepancy(got: Any, expected: Any) -> str:
+    """``rel err x``, or why the two cannot be compared."""
+    if got is None:
+        return "could not be read"
+    if np.shape(got) != np.shape(expected):
+        return f"has shape {np.shape(got)}, expected {np.shape(expected)}"
+    if not np.all(np.isfinite(got)):
+        return "is not finite (NaN or inf)"
+    return f"rel err {_error(got, expected):.2g}"
 
 
 def _check_calls(trials: list[_Trial]) -> Check:
@@ -894,7 +902,9 @@ def _check_values(trials: list[_Trial]) -> Check:
             err = _error(got, expected)
             if not err <= GRADIENT_RTOL:
                 shown = "" if got is None else f": yours {_short(got)}, reference {_short(expected)}"
-                details.append(f"case {t.case + 1}, {t.function}: {name} rel err {_fmt(err)}{shown}")
+                details.append(
+                    f"case {t.case + 1}, {t.function}: {name} {_discrepancy(got, expected)}{shown}"
+                )
     return Check(
         f"loss and forward outputs against the reference (rel err ≤ {GRADIENT_RTOL:g})",
         _status(ran, details),
@@ -930,9 +940,9 @@ def _check_gradients(trials: list[_Trial]) -> tuple[Check, dict[tuple[str, str],
                     worst[key] = (err, t, g)
     details = []
     for (function, name), (err, t, g) in worst.items():
-        where = f"{function}: {name} rel err {_fmt(err)} (case {t.case + 1})"
-        if g.got is not None and np.shape(g.got) == g.expected.shape and g.expected.size:
-            diff = np.abs(np.nan_to_num(g.got - g.expected, nan=np.inf))
+        where = f"{function}: {name} {_discrepancy(g.got, g.expected)} (case {t.case + 1})"
+        if not math.isinf(err) and g.expected.size:
+            diff = np.abs(g.got - g.expected)
             index = np.unravel_index(int(np.argmax(diff)), diff.shape)
             where += (
                 f"; worst entry {list(map(int, index))}: yours {float(g.got[index]):.6g}, "
