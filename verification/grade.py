@@ -1093,7 +1093,7 @@ def grade(
     >>> report.passed
     True
     """
-    path, name = _parse_target(target, layout, cell)
+    path, name, given = _parse_target(target, layout, cell)
     _check_counts(examples, seed, timeout)
     student = _Student(path, float(timeout))
     try:
@@ -1112,7 +1112,7 @@ def grade(
         checks += [check3, _check_central(trials, seed)]
     finally:
         student.close()
-    shown = f"{path}:{name}" if name else str(path)
+    shown = f"{given}:{name}" if name else given
     notes = list(dict.fromkeys(note for t in trials for note in t.notes))
     if layout == "cs231n":
         optional = sorted({"temporal_softmax_loss"} & functions)
@@ -1135,7 +1135,10 @@ def grade(
     )
 
 
-def _parse_target(target: str | os.PathLike[str], layout: str, cell: str) -> tuple[Path, str]:
+def _parse_target(
+    target: str | os.PathLike[str], layout: str, cell: str
+) -> tuple[Path, str, str]:
+    """The resolved path, the function's name and the path as given."""
     if layout not in LAYOUTS:
         raise GradingError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     if cell not in CELLS_OF_LAYOUT[layout]:
@@ -1153,7 +1156,7 @@ def _parse_target(target: str | os.PathLike[str], layout: str, cell: str) -> tup
     if not path.is_file():
         what = "is a directory, not a Python file" if path.is_dir() else "does not exist"
         raise GradingError(f"student file {text!r} {what}")
-    return path.resolve(), name or DEFAULT_NAME.get(layout, "")
+    return path.resolve(), name or DEFAULT_NAME.get(layout, ""), text
 
 
 def _check_counts(examples: Any, seed: Any, timeout: Any) -> None:
