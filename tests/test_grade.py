@@ -3,8 +3,6 @@ in a student's file, gets exactly its phrase and the equation it breaks."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -172,7 +170,11 @@ def test_a_gradient_off_by_a_factor_matches_no_known_mistake(tmp_path: Path) -> 
 
 CS231N_MISTAKES = {
     "truncated BPTT (k=1)": (
-        {"rnn_step_backward(dh[:, t] + dprev_h, cache[t])": "rnn_step_backward(dh[:, t], cache[t])"},
+        {
+            "rnn_step_backward(dh[:, t] + dprev_h, cache[t])": (
+                "rnn_step_backward(dh[:, t], cache[t])"
+            )
+        },
         {"rnn_forward/rnn_backward": ("dx", "dh0", "dWx", "dWh", "db")},
     ),
     "transposed": (
@@ -216,7 +218,11 @@ CS231N_MISTAKES = {
         {"temporal_softmax_loss": ("dx",)},
     ),
     "sign flipped": (
-        {"dx_flat[np.arange(N * T), y_flat] -= 1": "dx_flat[np.arange(N * T), y_flat] -= 1\n    dx_flat *= -1"},
+        {
+            "dx_flat[np.arange(N * T), y_flat] -= 1": (
+                "dx_flat[np.arange(N * T), y_flat] -= 1\n    dx_flat *= -1"
+            )
+        },
         {"temporal_softmax_loss": ("dx",)},
     ),
 }

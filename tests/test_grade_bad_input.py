@@ -45,7 +45,10 @@ def test_an_exception_is_reported_as_the_student_s_with_file_and_line(tmp_path: 
     report = grade(path, examples=2)
     text = str(report)
     assert report.checks[0].status == "FAILED"
-    assert f"lossFun raised ZeroDivisionError: division by zero ({path}, line 2, in lossFun: return 1 / 0)" in text
+    assert (
+        "lossFun raised ZeroDivisionError: division by zero "
+        f"({path}, line 2, in lossFun: return 1 / 0)" in text
+    )
     assert [c.status for c in report.checks[1:]] == ["not run"] * 3
     assert "Traceback" not in text
 
@@ -63,10 +66,14 @@ def test_a_wrong_number_of_values_is_reported(tmp_path: Path) -> None:
 def test_a_single_value_instead_of_a_tuple_is_reported(tmp_path: Path) -> None:
     path = _with_return(tmp_path, "    return loss")
     report = grade(path, examples=1)
-    assert "lossFun returned one float64 value" in str(report) or "lossFun returned one float value" in str(report)
+    assert "lossFun returned one float64 value" in str(
+        report
+    ) or "lossFun returned one float value" in str(report)
 
 
-def test_lists_instead_of_arrays_fail_the_first_check_and_are_still_compared(tmp_path: Path) -> None:
+def test_lists_instead_of_arrays_fail_the_first_check_and_are_still_compared(
+    tmp_path: Path,
+) -> None:
     path = _with_return(
         tmp_path,
         "    return loss, dWxh.tolist(), dWhh, dWhy, dbh, dby, hs[len(inputs) - 1]",
@@ -113,7 +120,9 @@ def test_changed_inputs_are_named(tmp_path: Path, change: str, named: str) -> No
 
 
 def test_an_endless_loop_is_stopped_by_the_per_call_timeout(tmp_path: Path) -> None:
-    path = _write(tmp_path, "def lossFun(inputs, targets, hprev):\n    while True:\n        pass\n")
+    path = _write(
+        tmp_path, "def lossFun(inputs, targets, hprev):\n    while True:\n        pass\n"
+    )
     start = time.perf_counter()
     report = grade(path, examples=3, timeout=1.0)
     assert time.perf_counter() - start < 60  # one timeout, not one per case
@@ -142,7 +151,10 @@ def test_a_flood_of_output_is_captured_and_cut(tmp_path: Path) -> None:
     assert report.passed  # printing is not a mistake
     assert len(report.output) == OUTPUT_LIMIT
     assert report.output_length > 100_000  # every call's output, counted
-    assert f"your code printed {report.output_length} characters; the first {OUTPUT_LIMIT}:" in str(report)
+    assert (
+        f"your code printed {report.output_length} characters; the first {OUTPUT_LIMIT}:"
+        in str(report)
+    )
     assert len(str(report)) < 10 * OUTPUT_LIMIT
 
 
@@ -157,11 +169,17 @@ def test_output_at_import_is_captured(tmp_path: Path) -> None:
     ("source", "message"),
     [
         ("def lossFun(:\n", "does not import: SyntaxError: invalid syntax ({path}, line 1)"),
-        ("import numpy\nraise RuntimeError('no data file')\n", "does not import: RuntimeError: no data file ({path}, line 2, in <module>: raise RuntimeError('no data file'))"),
+        (
+            "import numpy\nraise RuntimeError('no data file')\n",
+            "does not import: RuntimeError: no data file "
+            "({path}, line 2, in <module>: raise RuntimeError('no data file'))",
+        ),
         ("x = 1\n", "defines no function lossFun (the min-char-rnn layout needs lossFun)"),
     ],
 )
-def test_a_file_that_cannot_be_graded_is_a_grading_error(tmp_path: Path, source: str, message: str) -> None:
+def test_a_file_that_cannot_be_graded_is_a_grading_error(
+    tmp_path: Path, source: str, message: str
+) -> None:
     path = _write(tmp_path, source)
     with pytest.raises(GradingError) as info:
         grade(path, examples=1)
@@ -170,14 +188,19 @@ def test_a_file_that_cannot_be_graded_is_a_grading_error(tmp_path: Path, source:
 
 def test_an_import_that_never_ends_is_a_grading_error(tmp_path: Path) -> None:
     path = _write(tmp_path, "while True:\n    pass\n")
-    with pytest.raises(GradingError, match=r"does not import: no answer after 1 s while importing student.py"):
+    with pytest.raises(
+        GradingError, match=r"does not import: no answer after 1 s while importing student.py"
+    ):
         grade(path, examples=1, timeout=1.0)
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"layout": "keras"}, "layout must be one of min-char-rnn, cs231n, reference, got 'keras'"),
+        (
+            {"layout": "keras"},
+            "layout must be one of min-char-rnn, cs231n, reference, got 'keras'",
+        ),
         ({"cell": "lstm"}, "the min-char-rnn layout has the cell rnn, got 'lstm'"),
         ({"examples": 0}, "examples must be ≥ 1, got 0"),
         ({"seed": -1}, "seed must be ≥ 0, got -1"),
@@ -190,7 +213,7 @@ def test_bad_arguments_are_grading_errors(kwargs: dict[str, object], message: st
 
 
 def test_a_missing_file_and_a_name_for_cs231n_are_grading_errors(tmp_path: Path) -> None:
-    with pytest.raises(GradingError, match="student file '.*missing.py' does not exist"):
+    with pytest.raises(GradingError, match=r"student file '.*missing\.py' does not exist"):
         grade(tmp_path / "missing.py")
     with pytest.raises(GradingError, match="is a directory, not a Python file"):
         grade(tmp_path)
@@ -218,12 +241,21 @@ def test_cli_exit_status_1_with_the_report_of_a_failing_file(tmp_path: Path) -> 
     ("args", "message"),
     [
         (["missing.py", "--layout", "min-char-rnn"], "student file 'missing.py' does not exist"),
-        (["broken.py", "--layout", "min-char-rnn"], "broken.py does not import: NameError: name 'undefined' is not defined"),
-        (["broken.py:lossFun", "--layout", "cs231n"], "the cs231n layout grades fixed function names"),
+        (
+            ["broken.py", "--layout", "min-char-rnn"],
+            "broken.py does not import: NameError: name 'undefined' is not defined",
+        ),
+        (
+            ["broken.py:lossFun", "--layout", "cs231n"],
+            "the cs231n layout grades fixed function names",
+        ),
         (["fine.py:nothing", "--layout", "reference"], "defines no function nothing"),
         (["fine.py", "--layout", "keras"], "argument --layout: invalid choice: 'keras'"),
         (["fine.py"], "the following arguments are required: --layout"),
-        (["fine.py", "--layout", "cs231n", "--cell", "gru"], "the cs231n layout has the cell rnn, got 'gru'"),
+        (
+            ["fine.py", "--layout", "cs231n", "--cell", "gru"],
+            "the cs231n layout has the cell rnn, got 'gru'",
+        ),
         (["fine.py", "--layout", "reference", "--examples", "0"], "examples must be ≥ 1, got 0"),
     ],
 )
@@ -242,5 +274,6 @@ def test_cli_exit_status_2_in_one_line(tmp_path: Path, args: list[str], message:
     assert result.returncode == 2
     assert result.stdout == ""
     lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("python -m rnn: error: "), result.stderr
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("python -m rnn: error: "), result.stderr
     assert message in lines[0]

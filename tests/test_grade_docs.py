@@ -35,10 +35,15 @@ def test_python_m_rnn_grade_on_the_page_s_example_prints_the_diagnosis() -> None
     )
     assert run.returncode == 1
     assert run.stderr == ""
-    assert "diagnosis:\n  lossFun: dWxh, dWhh, dbh: truncated BPTT (k=1); breaks eq. (9)" in run.stdout
+    assert (
+        "diagnosis:\n  lossFun: dWxh, dWhh, dbh: truncated BPTT (k=1); breaks eq. (9)"
+        in run.stdout
+    )
 
 
-@pytest.mark.parametrize(("student", "passes"), [(STUDENTS / "min_char_rnn.py", True), (EXAMPLE, False)])
+@pytest.mark.parametrize(
+    ("student", "passes"), [(STUDENTS / "min_char_rnn.py", True), (EXAMPLE, False)]
+)
 def test_the_teacher_s_recipe_grades_the_file_named_by_student(
     student: Path, passes: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:

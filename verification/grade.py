@@ -75,7 +75,7 @@ import os
 import pickle
 import sys
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,8 +86,6 @@ from numpy.typing import NDArray
 from verification.gradcheck import check_gradients
 from verification.mistakes import (
     CATALOGUE,
-    FIRST_STEP_MISSING,
-    LAST_STEP_MISSING,
     MEAN_NOT_SUM,
     SIGN_FLIPPED,
     TRANSPOSED,
@@ -115,7 +113,11 @@ FloatArray = NDArray[np.float64]
 
 LAYOUTS = ("min-char-rnn", "cs231n", "reference")
 """The layouts :func:`grade` knows."""
-CELLS_OF_LAYOUT = {"min-char-rnn": ("rnn",), "cs231n": ("rnn",), "reference": ("rnn", "lstm", "gru")}
+CELLS_OF_LAYOUT = {
+    "min-char-rnn": ("rnn",),
+    "cs231n": ("rnn",),
+    "reference": ("rnn", "lstm", "gru"),
+}
 DEFAULT_NAME = {"min-char-rnn": "lossFun", "reference": "loss_and_gradients"}
 
 GRADIENT_RTOL = 1e-10
@@ -258,9 +260,8 @@ class GradeReport:
             lines += ["", "notes:", *(f"  {note}" for note in self.notes)]
         if self.output_length:
             shown = len(self.output)
-            head = (
-                f"your code printed {self.output_length} characters"
-                + (f"; the first {shown}:" if shown < self.output_length else ":")
+            head = f"your code printed {self.output_length} characters" + (
+                f"; the first {shown}:" if shown < self.output_length else ":"
             )
             lines += ["", head, *(f"  | {line}" for line in self.output.splitlines())]
         lines += ["", "result: " + ("passed" if self.passed else "FAILED")]
@@ -337,7 +338,7 @@ def _portable(value: Any) -> Any:
     """The value, or an :class:`_Opaque` stand-in if it cannot be pickled."""
     try:
         pickle.dumps(value)
-    except Exception:  # noqa: BLE001 - any failure to pickle makes the value opaque
+    except Exception:
         return _Opaque(type(value).__name__)
     return value
 
@@ -345,8 +346,10 @@ def _portable(value: Any) -> Any:
 def _same(before: Any, after: Any) -> bool:
     """Whether an argument is as it was before the call (arrays, dicts, tuples of them)."""
     if isinstance(before, dict):
-        return isinstance(after, dict) and before.keys() == after.keys() and all(
-            _same(before[k], after[k]) for k in before
+        return (
+            isinstance(after, dict)
+            and before.keys() == after.keys()
+            and all(_same(before[k], after[k]) for k in before)
         )
     if isinstance(before, (tuple, list)):
         return (
@@ -380,7 +383,7 @@ def _serve(conn: Any, path: str) -> None:  # pragma: no cover - runs in the chil
         with contextlib.redirect_stdout(capture), contextlib.redirect_stderr(capture):
             code = compile(Path(path).read_bytes(), path, "exec")
             exec(code, namespace)
-    except BaseException as err:  # noqa: BLE001 - whatever the import raises is the student's
+    except BaseException as err:
         conn.send(_Reply(problem=_describe(err, path), values=capture.take()))
         return
     conn.send(_Reply(values=capture.take()))
@@ -391,7 +394,9 @@ def _serve(conn: Any, path: str) -> None:  # pragma: no cover - runs in the chil
         except EOFError:
             return
         if name == DEFINED:
-            conn.send(_Reply(values=(tuple(n for n in args[0] if callable(namespace.get(n))), ("", 0))))
+            conn.send(
+                _Reply(values=(tuple(n for n in args[0] if callable(namespace.get(n))), ("", 0)))
+            )
             continue
         namespace.update(names)
         originals = args
@@ -400,7 +405,7 @@ def _serve(conn: Any, path: str) -> None:  # pragma: no cover - runs in the chil
         try:
             with contextlib.redirect_stdout(capture), contextlib.redirect_stderr(capture):
                 result = namespace[name](*args)
-        except BaseException as err:  # noqa: BLE001 - the student's exception, reported
+        except BaseException as err:
             conn.send(_Reply(problem=_describe(err, path), values=capture.take()))
             continue
         ours = zip(arg_names, before[0], args, originals, strict=True)
@@ -441,7 +446,9 @@ class _Student:
                 return self._conn.recv()
             except EOFError:
                 self._process.join()
-                self.stopped = f"the process ended while {doing} (exit status {self._process.exitcode})"
+                self.stopped = (
+                    f"the process ended while {doing} (exit status {self._process.exitcode})"
+                )
                 return None
         self.stopped = f"no answer after {timeout:g} s while {doing} (per-call timeout); stopped"
         self.close()
@@ -673,11 +680,19 @@ def _min_char_rnn(student: _Student, name: str, case: _Case, k: int) -> list[_Tr
 
     trial = _Trial(name, k)
     p, H, V = case.params, case.H, case.V
-    names = {"Wxh": p["U"], "Whh": p["W"], "Why": p["V"], "bh": p["b"][:, None], "by": p["c"][:, None]}
+    names = {
+        "Wxh": p["U"],
+        "Whh": p["W"],
+        "Why": p["V"],
+        "bh": p["b"][:, None],
+        "by": p["c"][:, None],
+    }
     inputs, targets = case.inputs[:, 0].tolist(), case.targets[:, 0].tolist()
     hprev = case.h0[0][:, None]
     sizes = {"vocab_size": V, "hidden_size": H, "seq_length": case.T}
-    reply = student.call(name, (inputs, targets, hprev), ("inputs", "targets", "hprev"), {**names, **sizes})
+    reply = student.call(
+        name, (inputs, targets, hprev), ("inputs", "targets", "hprev"), {**names, **sizes}
+    )
     returned = ("loss", "dWxh", "dWhh", "dWhy", "dbh", "dby", "hlast")
     values = _unpack(trial, reply, returned)
     if values is None:
@@ -690,7 +705,7 @@ def _min_char_rnn(student: _Student, name: str, case: _Case, k: int) -> list[_Tr
     roles = {"dWxh": "U", "dWhh": "W", "dWhy": "V", "dbh": "b", "dby": "c"}
     variants = {m: char_rnn_gradients(p, case.inputs, case.targets, case.h0, m) for m in CATALOGUE}
     for value, (student_name, role) in zip(values[1:6], roles.items(), strict=True):
-        column = (lambda g: g[:, None]) if role in "bc" else (lambda g: g)
+        column = _as_column if role in "bc" else _unchanged
         expected = column(grads[role])
         got = _as_array(trial, student_name, value, expected.shape)
         trial.gradients.append(
@@ -711,7 +726,10 @@ def _min_char_rnn(student: _Student, name: str, case: _Case, k: int) -> list[_Tr
             )
     trial.point = {n: v.copy() for n, v in names.items()}
     trial.loss_fn = _student_loss(
-        student, lambda q: student.call(name, (inputs, targets, hprev), ("inputs", "targets", "hprev"), {**q, **sizes})
+        student,
+        lambda q: student.call(
+            name, (inputs, targets, hprev), ("inputs", "targets", "hprev"), {**q, **sizes}
+        ),
     )
     return [trial]
 
@@ -729,10 +747,16 @@ def _reference(student: _Student, name: str, case: _Case, k: int, cell: str) -> 
     model = model_class(**case.params)
     loss, grads, h_last = model.loss_and_gradients(case.inputs, case.targets, case.h0)
     expected_last = _parts(h_last)
-    got_last = _parts(values[2]) if isinstance(values[2], (tuple, list)) and cell == "lstm" else [values[2]]
+    got_last = (
+        _parts(values[2])
+        if isinstance(values[2], (tuple, list)) and cell == "lstm"
+        else [values[2]]
+    )
     trial.values = [("loss", _as_loss(trial, values[0]), loss)]
     if len(got_last) != len(expected_last):
-        trial.shape_problems.append(f"h_last has {len(got_last)} parts, expected {len(expected_last)}")
+        trial.shape_problems.append(
+            f"h_last has {len(got_last)} parts, expected {len(expected_last)}"
+        )
     else:
         for j, (got, expected) in enumerate(zip(got_last, expected_last, strict=True)):
             label = f"h_last[{j}]" if cell == "lstm" else "h_last"
@@ -743,14 +767,23 @@ def _reference(student: _Student, name: str, case: _Case, k: int, cell: str) -> 
         trial.shape_problems.append(f"grads is {keys}, expected a dict with keys {sorted(grads)}")
         return [trial]
     variants = (
-        {m: char_rnn_gradients(case.params, case.inputs, case.targets, case.h0, m) for m in CATALOGUE}
+        {
+            m: char_rnn_gradients(case.params, case.inputs, case.targets, case.h0, m)
+            for m in CATALOGUE
+        }
         if cell == "rnn"
         else {}
     )
     for role in model_class.param_names:
         got = _as_array(trial, f"grads[{role!r}]", got_grads[role], grads[role].shape)
         trial.gradients.append(
-            _Gradient(f"grads[{role!r}]", got, grads[role], {m: v[role] for m, v in variants.items()}, role)
+            _Gradient(
+                f"grads[{role!r}]",
+                got,
+                grads[role],
+                {m: v[role] for m, v in variants.items()},
+                role,
+            )
         )
     trial.point = {n: v.copy() for n, v in case.params.items()}
     trial.loss_fn = _student_loss(
@@ -795,14 +828,16 @@ def _cs231n_pair(
     inputs = (x, h0, Wx, Wh, b)
     input_names = ("x", "prev_h" if step else "h0", "Wx", "Wh", "b")
     out_name = "next_h" if step else "h"
-    values = _unpack(trial, student.call(forward, inputs, input_names, keep="forward"), (out_name, "cache"))
+    values = _unpack(
+        trial, student.call(forward, inputs, input_names, keep="forward"), (out_name, "cache")
+    )
     if values is None:
         return trial
-    seq = (lambda a: a[None]) if step else (lambda a: a.transpose(1, 0, 2))  # (N, [T,] ·) → (T, N, ·)
-    unseq = (lambda a: a[0]) if step else (lambda a: a.transpose(1, 0, 2))
     U, W = Wx.T, Wh.T
-    fw = rnn_forward(seq(x), h0, U, W, b)
-    trial.values = [(out_name, _as_array(trial, out_name, values[0], dout.shape), unseq(fw.h))]
+    fw = rnn_forward(_time_major(x, step), h0, U, W, b)
+    trial.values = [
+        (out_name, _as_array(trial, out_name, values[0], dout.shape), _batch_major(fw.h, step))
+    ]
     grad_names = ("dx", "dprev_h" if step else "dh0", "dWx", "dWh", "db")
     reply = student.call(backward, (dout, _Ref("forward", 1)), (f"d{out_name}", "cache"))
     got = _unpack(trial, reply, grad_names)
@@ -810,25 +845,54 @@ def _cs231n_pair(
         return trial
 
     def in_student_form(g: dict[str, FloatArray]) -> list[FloatArray]:
-        return [unseq(g["x"]), g["h0"], g["U"].T, g["W"].T, g["b"]]
+        return [_batch_major(g["x"], step), g["h0"], g["U"].T, g["W"].T, g["b"]]
 
-    exact = in_student_form(rnn_backward(fw, seq(dout), U, W))
+    exact = in_student_form(rnn_backward(fw, _time_major(dout, step), U, W))
     mistakes = [m for m in CATALOGUE if (m.in_one_step or not step) and m is not MEAN_NOT_SUM]
-    variants = {m: in_student_form(after_the_pass(rnn_backward(fw, seq(dout), U, W, m), m, 1)) for m in mistakes}
+    variants = {
+        m: in_student_form(
+            after_the_pass(rnn_backward(fw, _time_major(dout, step), U, W, m), m, 1)
+        )
+        for m in mistakes
+    }
     roles = ("x", "h0", "U", "W", "b")
     for j, name in enumerate(grad_names):
         value = _as_array(trial, name, got[j], exact[j].shape)
-        trial.gradients.append(_Gradient(name, value, exact[j], {m: v[j] for m, v in variants.items()}, roles[j]))
+        trial.gradients.append(
+            _Gradient(name, value, exact[j], {m: v[j] for m, v in variants.items()}, roles[j])
+        )
     trial.point = dict(zip(input_names, (np.array(a, copy=True) for a in inputs), strict=True))
 
     def call(p: dict[str, Any]) -> _Reply:
         reply = student.call(forward, [p[n] for n in input_names], input_names)
         if reply.problem is None and isinstance(reply.values, tuple):
-            return _Reply(values=float(np.sum(np.asarray(reply.values[0], dtype=np.float64) * dout)))
+            return _Reply(
+                values=float(np.sum(np.asarray(reply.values[0], dtype=np.float64) * dout))
+            )
         return _Reply(problem=reply.problem or f"{forward} returned {type(reply.values).__name__}")
 
     trial.loss_fn = _student_loss(student, call)
     return trial
+
+
+def _time_major(a: FloatArray, step: bool) -> FloatArray:
+    """cs231n's (N, T, ·), or (N, ·) for a step, as the reference's (T, N, ·)."""
+    return a[None] if step else a.transpose(1, 0, 2)
+
+
+def _batch_major(a: FloatArray, step: bool) -> FloatArray:
+    """The reference's (T, N, ·) as cs231n's (N, T, ·), or (N, ·) for a step."""
+    first: FloatArray = a[0]
+    return first if step else a.transpose(1, 0, 2)
+
+
+def _as_column(g: FloatArray) -> FloatArray:
+    """A bias gradient (n,) as the gist's column (n, 1)."""
+    return g[:, None]
+
+
+def _unchanged(g: FloatArray) -> FloatArray:
+    return g
 
 
 def _temporal_softmax(student: _Student, case: _Case, k: int, rng: np.random.Generator) -> _Trial:
@@ -838,7 +902,9 @@ def _temporal_softmax(student: _Student, case: _Case, k: int, rng: np.random.Gen
     y = case.targets.T.copy()
     mask = rng.random((N, T)) < 0.7
     values = _unpack(
-        trial, student.call("temporal_softmax_loss", (x, y, mask), ("x", "y", "mask")), ("loss", "dx")
+        trial,
+        student.call("temporal_softmax_loss", (x, y, mask), ("x", "y", "mask")),
+        ("loss", "dx"),
     )
     if values is None:
         return trial
@@ -849,7 +915,9 @@ def _temporal_softmax(student: _Student, case: _Case, k: int, rng: np.random.Gen
     dx = (np.exp(logp) - onehot) * mask[..., None] / N  # eq. (6), masked and averaged
     trial.values = [("loss", _as_loss(trial, values[0]), loss)]
     variants = {m: after_the_pass({"x": dx}, m, T)["x"] for m in (MEAN_NOT_SUM, SIGN_FLIPPED)}
-    trial.gradients.append(_Gradient("dx", _as_array(trial, "dx", values[1], dx.shape), dx, variants, "x"))
+    trial.gradients.append(
+        _Gradient("dx", _as_array(trial, "dx", values[1], dx.shape), dx, variants, "x")
+    )
     trial.point = {"x": x.copy()}
 
     def call(p: dict[str, Any]) -> _Reply:
@@ -891,7 +959,11 @@ def _discrepancy(got: Any, expected: Any) -> str:
 def _check_calls(trials: list[_Trial]) -> Check:
     details = [f"case {t.case + 1}, {t.function}: {t.failure}" for t in trials if t.failure]
     details += [f"case {t.case + 1}: {p}" for t in trials for p in t.shape_problems]
-    return Check("calls return values of the right count, shapes and dtypes", "FAILED" if details else "passed", tuple(details))
+    return Check(
+        "calls return values of the right count, shapes and dtypes",
+        "FAILED" if details else "passed",
+        tuple(details),
+    )
 
 
 def _check_values(trials: list[_Trial]) -> Check:
@@ -901,7 +973,9 @@ def _check_values(trials: list[_Trial]) -> Check:
         for name, got, expected in t.values:
             err = _error(got, expected)
             if not err <= GRADIENT_RTOL:
-                shown = "" if got is None else f": yours {_short(got)}, reference {_short(expected)}"
+                shown = (
+                    "" if got is None else f": yours {_short(got)}, reference {_short(expected)}"
+                )
                 details.append(
                     f"case {t.case + 1}, {t.function}: {name} {_discrepancy(got, expected)}{shown}"
                 )
@@ -916,7 +990,9 @@ def _short(value: Any) -> str:
     arr = np.asarray(value, dtype=np.float64)
     if arr.size == 1:
         return f"{float(arr.reshape(())):.10g}"
-    return f"array {arr.shape} with max |entry| {float(np.abs(arr).max()) if arr.size else 0.0:.4g}"
+    return (
+        f"array {arr.shape} with max |entry| {float(np.abs(arr).max()) if arr.size else 0.0:.4g}"
+    )
 
 
 def _status(ran: list[_Trial], details: list[str]) -> str:
@@ -925,7 +1001,9 @@ def _status(ran: list[_Trial], details: list[str]) -> str:
     return "FAILED" if details else "passed"
 
 
-def _check_gradients(trials: list[_Trial]) -> tuple[Check, dict[tuple[str, str], list[tuple[_Trial, _Gradient]]]]:
+def _check_gradients(
+    trials: list[_Trial],
+) -> tuple[Check, dict[tuple[str, str], list[tuple[_Trial, _Gradient]]]]:
     """Check 3, and the failing gradients by (function, name) for the diagnosis."""
     ran = [t for t in trials if t.failure is None and t.gradients]
     failing: dict[tuple[str, str], list[tuple[_Trial, _Gradient]]] = {}
@@ -952,7 +1030,11 @@ def _check_gradients(trials: list[_Trial]) -> tuple[Check, dict[tuple[str, str],
     for key in failing:
         failing[key] = [(t, g) for t in ran for g in t.gradients if (t.function, g.name) == key]
     return (
-        Check(f"each gradient against the reference's exact gradient (rel err ≤ {GRADIENT_RTOL:g})", _status(ran, details), tuple(details)),
+        Check(
+            f"each gradient against the reference's exact gradient (rel err ≤ {GRADIENT_RTOL:g})",
+            _status(ran, details),
+            tuple(details),
+        ),
         failing,
     )
 
@@ -971,7 +1053,9 @@ def _diagnose(failing: dict[tuple[str, str], list[tuple[_Trial, _Gradient]]]) ->
         role = pairs[0][1].role
         if len(matches) == 1:
             m = matches[0]
-            equation = TRANSPOSED_EQUATIONS.get(role, m.equation) if m is TRANSPOSED else m.equation
+            equation = (
+                TRANSPOSED_EQUATIONS.get(role, m.equation) if m is TRANSPOSED else m.equation
+            )
             found.setdefault((function, m, equation), []).append(name)
         else:
             found.setdefault((function, None, ""), []).append(name)
@@ -986,7 +1070,9 @@ def _check_central(trials: list[_Trial], seed: int) -> Check:
         if t.loss_fn is not None
         and t.gradients
         and all(
-            g.got is not None and np.shape(g.got) == g.expected.shape and np.all(np.isfinite(g.got))
+            g.got is not None
+            and np.shape(g.got) == g.expected.shape
+            and np.all(np.isfinite(g.got))
             for g in t.gradients
         )
     ]
@@ -994,10 +1080,15 @@ def _check_central(trials: list[_Trial], seed: int) -> Check:
     failed: dict[tuple[str, str], int] = {}
     for t in ran:
         point_names = list(t.point)
-        claimed = {n: np.asarray(g.got, dtype=np.float64) for n, g in zip(point_names, _matching(t), strict=True)}
+        claimed = {
+            n: np.asarray(g.got, dtype=np.float64)
+            for n, g in zip(point_names, _matching(t), strict=True)
+        }
         assert t.loss_fn is not None
         try:
-            report = check_gradients(t.loss_fn, t.point, claimed, method="central", entries=CENTRAL_ENTRIES, seed=seed)
+            report = check_gradients(
+                t.loss_fn, t.point, claimed, method="central", entries=CENTRAL_ENTRIES, seed=seed
+            )
         except _StudentFailed as err:
             details.append(f"case {t.case + 1}, {t.function}: {err}")
             continue
@@ -1010,7 +1101,8 @@ def _check_central(trials: list[_Trial], seed: int) -> Check:
             if not row.passed and failed[t.function, label] == 1:
                 details.append(
                     f"case {t.case + 1}, {t.function}: {label} rel err {row.rel_error:.2g} at "
-                    f"{list(row.worst_index)}: yours {row.analytic:.6g}, central difference {row.numeric:.6g}"
+                    f"{list(row.worst_index)}: yours {row.analytic:.6g}, "
+                    f"central difference {row.numeric:.6g}"
                 )
     details += [
         f"{function}: {label} fails on {count} of {sum(t.function == function for t in ran)} cases"
@@ -1028,8 +1120,17 @@ def _matching(t: _Trial) -> list[_Gradient]:
     """The trial's gradients in the order of its point's entries (the inputs it differentiates)."""
     by_role = {g.role: g for g in t.gradients}
     order = {
-        "Wxh": "U", "Whh": "W", "Why": "V", "bh": "b", "by": "c",
-        "x": "x", "prev_h": "h0", "h0": "h0", "Wx": "U", "Wh": "W", "b": "b",
+        "Wxh": "U",
+        "Whh": "W",
+        "Why": "V",
+        "bh": "b",
+        "by": "c",
+        "x": "x",
+        "prev_h": "h0",
+        "h0": "h0",
+        "Wx": "U",
+        "Wh": "W",
+        "b": "b",
     }
     return [by_role[order.get(n, n)] for n in t.point]
 
@@ -1135,9 +1236,7 @@ def grade(
     )
 
 
-def _parse_target(
-    target: str | os.PathLike[str], layout: str, cell: str
-) -> tuple[Path, str, str]:
+def _parse_target(target: str | os.PathLike[str], layout: str, cell: str) -> tuple[Path, str, str]:
     """The resolved path, the function's name and the path as given."""
     if layout not in LAYOUTS:
         raise GradingError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
@@ -1151,7 +1250,9 @@ def _parse_target(
         if not name.isidentifier():
             raise GradingError(f"NAME in PATH.py:NAME must be a Python identifier, got {name!r}")
         if layout == "cs231n":
-            raise GradingError("the cs231n layout grades fixed function names; give PATH.py without :NAME")
+            raise GradingError(
+                "the cs231n layout grades fixed function names; give PATH.py without :NAME"
+            )
     path = Path(text)
     if not path.is_file():
         what = "is a directory, not a Python file" if path.is_dir() else "does not exist"
@@ -1181,7 +1282,9 @@ def _functions(student: _Student, path: Path, layout: str, name: str) -> set[str
     """The graded functions the file defines; a missing required one is a GradingError."""
     wanted = REQUIRED.get(layout, (name,)) + OPTIONAL.get(layout, ())
     reply = student.call(DEFINED, (wanted,), ("names",))
-    found = set(reply.values) if reply.problem is None and isinstance(reply.values, tuple) else set()
+    found = (
+        set(reply.values) if reply.problem is None and isinstance(reply.values, tuple) else set()
+    )
     missing = [n for n in REQUIRED.get(layout, (name,)) if n not in found]
     if missing:
         raise GradingError(

@@ -144,7 +144,9 @@ class RNNForward:
     h: FloatArray
 
 
-def rnn_forward(x: FloatArray, h0: FloatArray, U: FloatArray, W: FloatArray, b: FloatArray) -> RNNForward:
+def rnn_forward(
+    x: FloatArray, h0: FloatArray, U: FloatArray, W: FloatArray, b: FloatArray
+) -> RNNForward:
     """The recurrence over a sequence, in float64.
 
     Parameters

@@ -32,7 +32,7 @@ def loss_and_gradients(params, inputs, targets, h0):
 
 
 def wrapped(params, inputs, targets, h0):
-    """The package's own model of whichever cell the parameters belong to, behind the same contract."""
+    """The package's own model of the parameters' cell, behind the same contract."""
     import rnn
 
     (model,) = (m for m in rnn.CELLS.values() if set(m.param_names) == set(params))
