@@ -277,3 +277,66 @@ def test_cli_exit_status_2_in_one_line(tmp_path: Path, args: list[str], message:
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("python -m rnn: error: "), result.stderr
     assert message in lines[0]
+
+
+def test_a_transposed_input_gradient_fails_its_shape_and_is_diagnosed(tmp_path: Path) -> None:
+    path = _with_return(
+        tmp_path, "    return loss, dWxh.T, dWhh, dWhy, dbh, dby, hs[len(inputs) - 1]"
+    )
+    report = grade(path, examples=2)
+    assert "case 1: dWxh has shape (5, 4), expected (4, 5)" in report.checks[0].details
+    assert report.checks[2].details == (
+        "lossFun: dWxh has shape (5, 4), expected (4, 5) (case 1)",
+    )
+    assert [
+        (d.mistake and d.mistake.phrase, d.gradients, d.equation) for d in report.diagnoses
+    ] == [("transposed", ("dWxh",), "(13)")]
+    assert report.checks[3].status == "not run"
+
+
+def test_other_dtypes_are_named(tmp_path: Path) -> None:
+    path = _with_return(
+        tmp_path,
+        "    return loss, dWxh, dWhh, dWhy.astype(np.float32), dbh, dby.astype(complex), "
+        "hs[len(inputs) - 1]",
+    )
+    report = grade(path, examples=1)
+    details = report.checks[0].details
+    assert "case 1: dWhy has dtype float32, expected float64" in details
+    assert "case 1: dby has dtype complex128, expected float64" in details
+    assert "lossFun: dby could not be read (case 1)" in report.checks[2].details
+
+
+def test_a_loss_that_is_not_a_number_is_named(tmp_path: Path) -> None:
+    path = _with_return(tmp_path, '    return {"loss": loss}, dWxh, dWhh, dWhy, dbh, dby, hs[-1]')
+    report = grade(path, examples=1)
+    assert "case 1: the loss is a dict, expected a float" in report.checks[0].details
+    assert report.checks[3].details == ("case 1, lossFun: the loss is a dict, not a number",)
+
+
+def test_reference_layout_return_values_are_checked(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "import rnn\n"
+        "def listed(params, inputs, targets, h0):\n"
+        "    loss, grads, h = rnn.LSTM(**params).loss_and_gradients(inputs, targets, h0)\n"
+        "    return loss, list(grads.values()), h\n"
+        "def half_state(params, inputs, targets, h0):\n"
+        "    loss, grads, h = rnn.LSTM(**params).loss_and_gradients(inputs, targets, h0)\n"
+        "    return loss, grads, h[:1]\n",
+    )
+    listed = grade(f"{path}:listed", layout="reference", cell="lstm", examples=1)
+    assert (
+        listed.checks[0].details[0].startswith("case 1: grads is list, expected a dict with keys")
+    )
+    half = grade(f"{path}:half_state", layout="reference", cell="lstm", examples=1)
+    assert half.checks[0].details == ("case 1: h_last has 1 parts, expected 2",)
+
+
+def test_arguments_of_the_wrong_type_are_type_errors() -> None:
+    with pytest.raises(TypeError, match="examples must be an int, got str"):
+        grade(STUDENTS / "min_char_rnn.py", examples="3")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="timeout must be a number, got str"):
+        grade(STUDENTS / "min_char_rnn.py", timeout="1")  # type: ignore[arg-type]
+    with pytest.raises(GradingError, match="NAME in PATH.py:NAME must be a Python identifier"):
+        grade(f"{STUDENTS / 'min_char_rnn.py'}:1st", layout="min-char-rnn")
