@@ -338,5 +338,5 @@ def test_arguments_of_the_wrong_type_are_type_errors() -> None:
         grade(STUDENTS / "min_char_rnn.py", examples="3")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="timeout must be a number, got str"):
         grade(STUDENTS / "min_char_rnn.py", timeout="1")  # type: ignore[arg-type]
-    with pytest.raises(GradingError, match="NAME in PATH.py:NAME must be a Python identifier"):
+    with pytest.raises(GradingError, match=r"NAME in PATH\.py:NAME must be a Python identifier"):
         grade(f"{STUDENTS / 'min_char_rnn.py'}:1st", layout="min-char-rnn")
