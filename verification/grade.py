@@ -52,7 +52,8 @@ time. The first case is fixed instead (V = 5, H = 4, T = 4, B = 2, s = 0.5, h(0)
 that every mistake of the catalogue changes some gradient. In the ``min-char-rnn`` layout
 B = 1 and T ≤ 8, and a case is drawn again until every entry of its exact gradient is
 below 4 in magnitude, so the gist's clipping to ±5 inside ``lossFun`` never triggers on a
-correct gradient; the report says so when a returned gradient sits at ±5.
+correct gradient; the report says so when a returned gradient sits at ±5, and a mistake's
+gradient clipped to ±5 counts as that mistake.
 
 Isolation
 ---------
