@@ -717,7 +717,7 @@ def _add_grade_command(commands: argparse._SubParsersAction[Any]) -> None:
     grade.add_argument("--seed", type=int, default=0, help="seed of the cases")
     grade.add_argument(
         "--timeout",
-        type=_positive_float,
+        type=_number,
         default=DEFAULT_TIMEOUT,
         metavar="SECONDS",
         help="how long each call of the student's code may take",
