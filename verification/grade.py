@@ -8,7 +8,7 @@ runs four checks, in this order:
 2. the loss (and the forward pass's other outputs) against the reference;
 3. each gradient against the reference's exact gradient, to a relative error of
    :data:`GRADIENT_RTOL`;
-4. central differences of the student's *own* loss (:func:`~verification.check_gradients`),
+4. central differences of the student's *own* loss (:func:`~verification.gradcheck.check_gradients`),
    so that a student whose forward pass differs from ours still learns whether their
    backward pass matches their forward pass.
 
@@ -37,7 +37,7 @@ Layouts
     This package's contract: ``loss_and_gradients(params, inputs, targets, h0) -> (loss,
     grads, h_last)``, with ``params`` and ``grads`` dicts keyed by the cell's parameter
     names (``U`` (H, V), ``W`` (H, H), ``V`` (V, H), ``b`` (H,), ``c`` (V,) for the RNN;
-    :meth:`rnn.LSTM.param_shapes` and :meth:`rnn.GRU.param_shapes` for the others),
+    :meth:`rnn.lstm.LSTM.param_shapes` and :meth:`rnn.gru.GRU.param_shapes` for the others),
     ``inputs`` and ``targets`` int arrays (T, B), ``h0`` and ``h_last`` (B, H) (for the
     LSTM the pair ``(h, s)``), the loss summed over steps and sequences as in eq. (5).
     ``rnn.RNN(**params).loss_and_gradients(inputs, targets, h0)`` is such a function.
@@ -45,7 +45,7 @@ Layouts
 Cases
 -----
 Drawn by a ``numpy.random.Generator`` seeded with ``seed``, from the distributions of
-:mod:`verification.strategies` (V from 1 to 30, H from 1 to 8, T from 1 to 20, B from 1 to
+``verification.strategies`` (V from 1 to 30, H from 1 to 8, T from 1 to 20, B from 1 to
 4, every weight and bias from :math:`\mathcal N(0, s^2)` with s from 0.01 to 1, h(0) zero
 or :math:`\mathcal N(0, 0.25)` with even odds), which needs no Hypothesis at grading
 time. The first case is fixed instead (V = 5, H = 4, T = 4, B = 2, s = 0.5, h(0) ≠ 0), so

@@ -54,7 +54,9 @@ def catalogue_table() -> str:
         if m is TRANSPOSED:
             equation = ", ".join(
                 f"{_ref(eq)} for {name}"
-                for name, eq in sorted(TRANSPOSED_EQUATIONS.items(), key=lambda item: item[1])
+                for name, eq in sorted(
+                    TRANSPOSED_EQUATIONS.items(), key=lambda item: int(item[1].strip("()"))
+                )
             )
         rows.append(f"| `{m.phrase}` | {equation} | {m.breaks} |")
     return "\n".join(rows) + "\n"
