@@ -8,9 +8,9 @@ runs four checks, in this order:
 2. the loss (and the forward pass's other outputs) against the reference;
 3. each gradient against the reference's exact gradient, to a relative error of
    :data:`GRADIENT_RTOL`;
-4. central differences of the student's *own* loss (:func:`~verification.gradcheck.check_gradients`),
-   so that a student whose forward pass differs from ours still learns whether their
-   backward pass matches their forward pass.
+4. central differences of the student's *own* loss
+   (:func:`~verification.gradcheck.check_gradients`), so that a student whose forward pass
+   differs from ours still learns whether their backward pass matches their forward pass.
 
 When a gradient fails check 3, the reference gradient is computed again under each mistake
 of :data:`verification.mistakes.CATALOGUE`; the report names the mistake whose gradient
