@@ -703,6 +703,7 @@ def _add_grade_command(commands: argparse._SubParsersAction[Any]) -> None:
 
     grade = commands.add_parser(
         "grade",
+        formatter_class=_HelpFormatter,
         help="grade the backward pass in your own Python file and name the mistake",
         description="Call the functions of a student's Python file on generated cases, "
         "compare the loss and every gradient with this package's exact ones, check the "
