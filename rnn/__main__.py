@@ -1,4 +1,4 @@
-"""Command-line interface: ``python -m rnn {train,sample,gradcheck,plot}``.
+"""Command-line interface: ``python -m rnn {train,sample,gradcheck,plot,grade}``.
 
 Errors in what the user gave (a bad value, a missing file, a broken checkpoint) are
 reported as one line on standard error with exit status 2, never as a traceback. Each
@@ -266,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument(
         "--output", metavar="PATH", default="curve.png", help="the image (.png, .svg, .pdf)"
     )
+    _add_grade_command(commands)
     return parser
 
 
@@ -697,6 +698,52 @@ def _gradcheck(args: argparse.Namespace) -> int:
     return _run_gradcheck(_prepare_gradcheck(args))
 
 
+def _add_grade_command(commands: argparse._SubParsersAction[Any]) -> None:
+    from verification.grade import DEFAULT_TIMEOUT, LAYOUTS
+
+    grade = commands.add_parser(
+        "grade",
+        formatter_class=_HelpFormatter,
+        help="grade the backward pass in your own Python file and name the mistake",
+        description="Call the functions of a student's Python file on generated cases, "
+        "compare the loss and every gradient with this package's exact ones, check the "
+        "gradients against central differences of the student's own loss, and name the "
+        "known mistake a wrong gradient shows. Exit status 0 when every check passes, 1 "
+        "when one fails, 2 when the file cannot be graded.",
+    )
+    grade.add_argument("target", metavar="PATH.py[:NAME]", help="the file, and its function")
+    grade.add_argument("--layout", choices=LAYOUTS, required=True, help="how it is written")
+    grade.add_argument("--cell", choices=sorted(CELLS), default="rnn", help="the cell type")
+    grade.add_argument("--examples", type=int, default=5, metavar="N", help="generated cases")
+    grade.add_argument("--seed", type=int, default=0, help="seed of the cases")
+    grade.add_argument(
+        "--timeout",
+        type=_number,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help="how long each call of the student's code may take",
+    )
+
+
+def _grade(args: argparse.Namespace) -> int:
+    """Print the grade's report; 0 if every check passed, 1 if one failed."""
+    from verification.grade import GradingError, grade
+
+    try:
+        report = grade(
+            args.target,
+            layout=args.layout,
+            cell=args.cell,
+            examples=args.examples,
+            seed=args.seed,
+            timeout=args.timeout,
+        )
+    except GradingError as err:
+        raise UsageError(str(err)) from None
+    print(report, flush=True)
+    return 0 if report.passed else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status.
 
@@ -714,6 +761,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _sample(args)
         if args.command == "gradcheck":
             return _gradcheck(args)
+        if args.command == "grade":
+            return _grade(args)
         return _train(args)
     except UsageError as err:
         print(f"python -m rnn: error: {_one_line(str(err))}", file=sys.stderr)

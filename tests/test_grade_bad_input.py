@@ -1,0 +1,342 @@
+"""Whatever the student's code does, the grader ends with a readable report and exit status
+0, 1 or 2: exceptions, wrong return values, lists, NaN, changed inputs, endless loops,
+floods of output, files that do not import."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from verification.grade import OUTPUT_LIMIT, GradingError, grade
+
+STUDENTS = Path(__file__).resolve().parent / "students"
+MIN_CHAR_RNN = (STUDENTS / "min_char_rnn.py").read_text(encoding="utf-8")
+RETURN = "    return loss, dWxh, dWhh, dWhy, dbh, dby, hs[len(inputs) - 1]"
+
+
+def _write(tmp_path: Path, source: str) -> Path:
+    path = tmp_path / "student.py"
+    path.write_text(source, encoding="utf-8")
+    return path
+
+
+def _with_return(tmp_path: Path, new_return: str) -> Path:
+    assert MIN_CHAR_RNN.count(RETURN) == 1
+    return _write(tmp_path, MIN_CHAR_RNN.replace(RETURN, new_return))
+
+
+def _cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rnn", "grade", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_an_exception_is_reported_as_the_student_s_with_file_and_line(tmp_path: Path) -> None:
+    path = _write(tmp_path, "def lossFun(inputs, targets, hprev):\n    return 1 / 0\n")
+    report = grade(path, examples=2)
+    text = str(report)
+    assert report.checks[0].status == "FAILED"
+    assert (
+        "lossFun raised ZeroDivisionError: division by zero "
+        f"({path}, line 2, in lossFun: return 1 / 0)" in text
+    )
+    assert [c.status for c in report.checks[1:]] == ["not run"] * 3
+    assert "Traceback" not in text
+
+
+def test_a_wrong_number_of_values_is_reported(tmp_path: Path) -> None:
+    path = _with_return(tmp_path, "    return loss, dWxh, dWhh, dWhy, dbh, dby")
+    report = grade(path, examples=2)
+    assert not report.passed
+    assert (
+        "lossFun returned 6 values, expected 7: (loss, dWxh, dWhh, dWhy, dbh, dby, hlast)"
+        in report.checks[0].details[0]
+    )
+
+
+def test_a_single_value_instead_of_a_tuple_is_reported(tmp_path: Path) -> None:
+    path = _with_return(tmp_path, "    return loss")
+    report = grade(path, examples=1)
+    assert "lossFun returned one float64 value" in str(
+        report
+    ) or "lossFun returned one float value" in str(report)
+
+
+def test_lists_instead_of_arrays_fail_the_first_check_and_are_still_compared(
+    tmp_path: Path,
+) -> None:
+    path = _with_return(
+        tmp_path,
+        "    return loss, dWxh.tolist(), dWhh, dWhy, dbh, dby, hs[len(inputs) - 1]",
+    )
+    report = grade(path, examples=2)
+    assert report.checks[0].status == "FAILED"
+    assert "dWxh is a list, expected a numpy array of shape (4, 5)" in report.checks[0].details[0]
+    assert [c.status for c in report.checks[1:]] == ["passed"] * 3
+
+
+def test_an_unpicklable_return_value_is_reported_by_its_type(tmp_path: Path) -> None:
+    path = _with_return(
+        tmp_path, "    return loss, (g for g in dWxh), dWhh, dWhy, dbh, dby, hs[len(inputs) - 1]"
+    )
+    report = grade(path, examples=1)
+    assert "dWxh is a generator, expected an array (4, 5)" in str(report)
+    assert not report.passed
+
+
+def test_nan_is_reported_as_not_finite(tmp_path: Path) -> None:
+    path = _with_return(
+        tmp_path, "    return np.nan, dWxh * np.nan, dWhh, dWhy, dbh, dby, hs[len(inputs) - 1]"
+    )
+    report = grade(path, examples=2)
+    assert report.checks[1].status == "FAILED"
+    assert "loss is not finite (NaN or inf)" in report.checks[1].details[0]
+    assert report.checks[2].details == ("lossFun: dWxh is not finite (NaN or inf) (case 1)",)
+    assert [(d.mistake, d.gradients) for d in report.diagnoses] == [(None, ("dWxh",))]
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ("    hprev[:] = 0\n", "hprev"),
+        ("    inputs.reverse()\n    inputs.reverse()\n    targets.append(0)\n", "targets"),
+        ("    Wxh[0, 0] = 1.0\n", "Wxh"),
+    ],
+)
+def test_changed_inputs_are_named(tmp_path: Path, change: str, named: str) -> None:
+    path = _write(tmp_path, MIN_CHAR_RNN.replace(RETURN, change + RETURN))
+    report = grade(path, examples=1)
+    assert report.checks[0].status == "FAILED"
+    assert f"lossFun changed its argument {named} in place" in report.checks[0].details[0]
+
+
+def test_an_endless_loop_is_stopped_by_the_per_call_timeout(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path, "def lossFun(inputs, targets, hprev):\n    while True:\n        pass\n"
+    )
+    start = time.perf_counter()
+    report = grade(path, examples=3, timeout=1.0)
+    assert time.perf_counter() - start < 60  # one timeout, not one per case
+    text = str(report)
+    assert "stopped after 1 s (per-call timeout)" in text
+    assert "no answer after 1 s while running lossFun (per-call timeout); stopped" in text
+    assert not report.passed
+
+
+def test_the_process_ending_is_reported(tmp_path: Path) -> None:
+    path = _write(tmp_path, "import os\ndef lossFun(inputs, targets, hprev):\n    os._exit(3)\n")
+    report = grade(path, examples=1)
+    assert "the process ended while running lossFun (exit status 3)" in str(report)
+
+
+def test_sys_exit_is_an_exception_like_any_other(tmp_path: Path) -> None:
+    path = _write(tmp_path, "import sys\ndef lossFun(inputs, targets, hprev):\n    sys.exit(4)\n")
+    report = grade(path, examples=1)
+    assert "lossFun raised SystemExit: 4" in str(report)
+
+
+def test_a_flood_of_output_is_captured_and_cut(tmp_path: Path) -> None:
+    flood = '    print("x" * 100_000)\n    print("to stderr", file=__import__("sys").stderr)\n'
+    path = _write(tmp_path, MIN_CHAR_RNN.replace(RETURN, flood + RETURN))
+    report = grade(path, examples=1)
+    assert report.passed  # printing is not a mistake
+    assert len(report.output) == OUTPUT_LIMIT
+    assert report.output_length > 100_000  # every call's output, counted
+    assert (
+        f"your code printed {report.output_length} characters; the first {OUTPUT_LIMIT}:"
+        in str(report)
+    )
+    assert len(str(report)) < 10 * OUTPUT_LIMIT
+
+
+def test_output_at_import_is_captured(tmp_path: Path) -> None:
+    path = _write(tmp_path, 'print("hello from the import")\n' + MIN_CHAR_RNN)
+    report = grade(path, examples=1)
+    assert report.output == "hello from the import\n"
+    assert "your code printed 22 characters:" in str(report)
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("def lossFun(:\n", "does not import: SyntaxError: invalid syntax ({path}, line 1)"),
+        (
+            "import numpy\nraise RuntimeError('no data file')\n",
+            "does not import: RuntimeError: no data file "
+            "({path}, line 2, in <module>: raise RuntimeError('no data file'))",
+        ),
+        ("x = 1\n", "defines no function lossFun (the min-char-rnn layout needs lossFun)"),
+    ],
+)
+def test_a_file_that_cannot_be_graded_is_a_grading_error(
+    tmp_path: Path, source: str, message: str
+) -> None:
+    path = _write(tmp_path, source)
+    with pytest.raises(GradingError) as info:
+        grade(path, examples=1)
+    assert message.format(path=path.resolve()) in str(info.value)
+
+
+def test_an_import_that_never_ends_is_a_grading_error(tmp_path: Path) -> None:
+    path = _write(tmp_path, "while True:\n    pass\n")
+    with pytest.raises(
+        GradingError, match=r"does not import: no answer after 1 s while importing student.py"
+    ):
+        grade(path, examples=1, timeout=1.0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"layout": "keras"},
+            "layout must be one of min-char-rnn, cs231n, reference, got 'keras'",
+        ),
+        ({"cell": "lstm"}, "the min-char-rnn layout has the cell rnn, got 'lstm'"),
+        ({"examples": 0}, "examples must be ≥ 1, got 0"),
+        ({"seed": -1}, "seed must be ≥ 0, got -1"),
+        ({"timeout": 0.0}, "timeout must be finite and > 0, got 0.0"),
+    ],
+)
+def test_bad_arguments_are_grading_errors(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(GradingError, match=message):
+        grade(STUDENTS / "min_char_rnn.py", **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_missing_file_and_a_name_for_cs231n_are_grading_errors(tmp_path: Path) -> None:
+    with pytest.raises(GradingError, match=r"student file '.*missing\.py' does not exist"):
+        grade(tmp_path / "missing.py")
+    with pytest.raises(GradingError, match="is a directory, not a Python file"):
+        grade(tmp_path)
+    with pytest.raises(GradingError, match="the cs231n layout grades fixed function names"):
+        grade(f"{STUDENTS / 'cs231n_rnn.py'}:rnn_forward", layout="cs231n")
+
+
+def test_cli_exit_status_0_for_a_correct_file() -> None:
+    result = _cli(STUDENTS / "min_char_rnn.py", "--layout", "min-char-rnn", "--examples", "2")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.rstrip().endswith("result: passed")
+    assert result.stderr == ""
+
+
+def test_cli_exit_status_1_with_the_report_of_a_failing_file(tmp_path: Path) -> None:
+    path = _write(tmp_path, "def lossFun(inputs, targets, hprev):\n    raise KeyError('Wxh')\n")
+    result = _cli(f"{path}:lossFun", "--layout", "min-char-rnn", "--examples", "1")
+    assert result.returncode == 1
+    assert "lossFun raised KeyError: 'Wxh'" in result.stdout
+    assert result.stdout.rstrip().endswith("result: FAILED")
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["missing.py", "--layout", "min-char-rnn"], "student file 'missing.py' does not exist"),
+        (
+            ["broken.py", "--layout", "min-char-rnn"],
+            "broken.py does not import: NameError: name 'undefined' is not defined",
+        ),
+        (
+            ["broken.py:lossFun", "--layout", "cs231n"],
+            "the cs231n layout grades fixed function names",
+        ),
+        (["fine.py:nothing", "--layout", "reference"], "defines no function nothing"),
+        (["fine.py", "--layout", "keras"], "argument --layout: invalid choice: 'keras'"),
+        (["fine.py"], "the following arguments are required: --layout"),
+        (
+            ["fine.py", "--layout", "cs231n", "--cell", "gru"],
+            "the cs231n layout has the cell rnn, got 'gru'",
+        ),
+        (["fine.py", "--layout", "reference", "--examples", "0"], "examples must be ≥ 1, got 0"),
+    ],
+)
+def test_cli_exit_status_2_in_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    (tmp_path / "broken.py").write_text("x = undefined\n", encoding="utf-8")
+    (tmp_path / "fine.py").write_text("x = 1\n", encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "rnn", "grade", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("python -m rnn: error: "), result.stderr
+    assert message in lines[0]
+
+
+def test_a_transposed_input_gradient_fails_its_shape_and_is_diagnosed(tmp_path: Path) -> None:
+    path = _with_return(
+        tmp_path, "    return loss, dWxh.T, dWhh, dWhy, dbh, dby, hs[len(inputs) - 1]"
+    )
+    report = grade(path, examples=2)
+    assert "case 1: dWxh has shape (5, 4), expected (4, 5)" in report.checks[0].details
+    assert report.checks[2].details == (
+        "lossFun: dWxh has shape (5, 4), expected (4, 5) (case 1)",
+    )
+    assert [
+        (d.mistake and d.mistake.phrase, d.gradients, d.equation) for d in report.diagnoses
+    ] == [("transposed", ("dWxh",), "(13)")]
+    assert report.checks[3].status == "not run"
+
+
+def test_other_dtypes_are_named(tmp_path: Path) -> None:
+    path = _with_return(
+        tmp_path,
+        "    return loss, dWxh, dWhh, dWhy.astype(np.float32), dbh, dby.astype(complex), "
+        "hs[len(inputs) - 1]",
+    )
+    report = grade(path, examples=1)
+    details = report.checks[0].details
+    assert "case 1: dWhy has dtype float32, expected float64" in details
+    assert "case 1: dby has dtype complex128, expected float64" in details
+    assert "lossFun: dby could not be read (case 1)" in report.checks[2].details
+
+
+def test_a_loss_that_is_not_a_number_is_named(tmp_path: Path) -> None:
+    path = _with_return(tmp_path, '    return {"loss": loss}, dWxh, dWhh, dWhy, dbh, dby, hs[-1]')
+    report = grade(path, examples=1)
+    assert "case 1: the loss is a dict, expected a float" in report.checks[0].details
+    assert report.checks[3].details == ("case 1, lossFun: the loss is a dict, not a number",)
+
+
+def test_reference_layout_return_values_are_checked(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "import rnn\n"
+        "def listed(params, inputs, targets, h0):\n"
+        "    loss, grads, h = rnn.LSTM(**params).loss_and_gradients(inputs, targets, h0)\n"
+        "    return loss, list(grads.values()), h\n"
+        "def half_state(params, inputs, targets, h0):\n"
+        "    loss, grads, h = rnn.LSTM(**params).loss_and_gradients(inputs, targets, h0)\n"
+        "    return loss, grads, h[:1]\n",
+    )
+    listed = grade(f"{path}:listed", layout="reference", cell="lstm", examples=1)
+    assert (
+        listed.checks[0].details[0].startswith("case 1: grads is list, expected a dict with keys")
+    )
+    half = grade(f"{path}:half_state", layout="reference", cell="lstm", examples=1)
+    assert half.checks[0].details == ("case 1: h_last has 1 parts, expected 2",)
+
+
+def test_arguments_of_the_wrong_type_are_type_errors() -> None:
+    with pytest.raises(TypeError, match="examples must be an int, got str"):
+        grade(STUDENTS / "min_char_rnn.py", examples="3")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="timeout must be a number, got str"):
+        grade(STUDENTS / "min_char_rnn.py", timeout="1")  # type: ignore[arg-type]
+    with pytest.raises(GradingError, match=r"NAME in PATH\.py:NAME must be a Python identifier"):
+        grade(f"{STUDENTS / 'min_char_rnn.py'}:1st", layout="min-char-rnn")
