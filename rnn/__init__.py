@@ -14,6 +14,8 @@ Examples
 
 from rnn.data import Vocabulary, seed_corpus
 from rnn.gru import GRU
+from rnn.layers import GRULayer, LSTMLayer, RNNLayer
+from rnn.loss import softmax_cross_entropy
 from rnn.lstm import LSTM
 from rnn.model import RNN, RecurrentModel, log_softmax, softmax
 from rnn.optim import SGD, AdaGrad, clip_elementwise, clip_global_norm
@@ -24,8 +26,11 @@ __version__ = "0.1.0"
 __all__ = [
     "CELLS",
     "GRU",
+    "GRULayer",
     "LSTM",
+    "LSTMLayer",
     "RNN",
+    "RNNLayer",
     "SGD",
     "AdaGrad",
     "EpochResult",
@@ -39,4 +44,5 @@ __all__ = [
     "log_softmax",
     "seed_corpus",
     "softmax",
+    "softmax_cross_entropy",
 ]

@@ -8,22 +8,20 @@ line that computes each.
 
 The cell is the one of Cho et al. (2014) in the variant that PyTorch's ``torch.nn.GRU``
 computes, where the reset gate multiplies the recurrent term *after* its matrix product.
+
+The model is :class:`rnn.layers.GRULayer` layers under the output layer and loss of
+:class:`rnn.model.RecurrentModel`; this module only names them.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import numpy as np
-from numpy.typing import NDArray
-
-from rnn.lstm import sigmoid
-from rnn.model import Array, ForwardCache, RecurrentModel, _check_array_state, _one_hot_columns
+from rnn.layers import Layer, GRULayer
+from rnn.layers.gru import GATES
+from rnn.model import Array, RecurrentModel
 
 __all__ = ["GRU"]
-
-GATES = ("r", "z", "n")
-"""The GRU's gates in PyTorch's stacking order: reset, update, candidate."""
 
 
 class GRU(RecurrentModel):
@@ -126,7 +124,8 @@ class GRU(RecurrentModel):
     """
 
     cell: ClassVar[str] = "gru"
-    param_names: ClassVar[tuple[str, ...]] = (
+    layer_type: ClassVar[type[Layer[Any]]] = GRULayer
+    param_names: tuple[str, ...] = (
         *(f"U_{k}" for k in GATES),
         *(f"W_{k}" for k in GATES),
         *(f"b_{k}" for k in GATES),
@@ -163,6 +162,7 @@ class GRU(RecurrentModel):
         b_hn: Any,
         V: Any,
         c: Any,
+        **upper: Any,
     ) -> None:
         self._set_params(
             {
@@ -178,101 +178,6 @@ class GRU(RecurrentModel):
                 "b_hn": b_hn,
                 "V": V,
                 "c": c,
+                **upper,
             }
         )
-
-    @classmethod
-    def param_shapes(cls, vocab_size: int, hidden_size: int) -> dict[str, tuple[int, ...]]:
-        """Shapes ``U_k (H, V)``, ``W_k (H, H)``, ``b_k (H,)``; ``b_hn (H,)``, ``V``, ``c``."""
-        H, V = hidden_size, vocab_size
-        shapes: dict[str, tuple[int, ...]] = {}
-        shapes.update({f"U_{k}": (H, V) for k in GATES})
-        shapes.update({f"W_{k}": (H, H) for k in GATES})
-        shapes.update({f"b_{k}": (H,) for k in GATES})
-        return {**shapes, "b_hn": (H,), "V": (V, H), "c": (V,)}
-
-    def initial_state(self, batch_size: int) -> Array:
-        """Zeros of shape (B, H)."""
-        return np.zeros((batch_size, self.hidden_size), dtype=self.dtype)
-
-    def _check_state(self, state: Any, batch_size: int, batched: bool) -> Array:
-        if state is None:
-            return self.initial_state(batch_size)
-        return _check_array_state("h0", state, batch_size, self.hidden_size, batched)
-
-    def _unbatch_state(self, state: Array) -> Array:
-        first: Array = state[0]
-        return first
-
-    def _hidden_forward(
-        self, x: NDArray[np.intp], state: Array
-    ) -> tuple[Array, Array, dict[str, Any]]:
-        T, B = x.shape
-        # U_k x(t) for every t and gate: gathers of columns, (T, B, H) each
-        Ux_r, Ux_z, Ux_n = self.U_r.T[x], self.U_z.T[x], self.U_n.T[x]
-        dtype = np.result_type(self.W_r, state)
-        r, z, m, n, hs = (np.empty((T, B, self.hidden_size), dtype) for _ in range(5))
-        h = state
-        for t in range(T):
-            r[t] = sigmoid(self.b_r + h @ self.W_r.T + Ux_r[t])  # eq. (G1)
-            z[t] = sigmoid(self.b_z + h @ self.W_z.T + Ux_z[t])  # eq. (G2)
-            m[t] = self.b_hn + h @ self.W_n.T  # eq. (G3)
-            n[t] = np.tanh(self.b_n + Ux_n[t] + r[t] * m[t])  # eq. (G4)
-            h = hs[t] = (1.0 - z[t]) * n[t] + z[t] * h  # eq. (G5)
-        h_prev = np.concatenate([np.asarray(state, dtype)[None], hs[:-1]])  # h(t−1) for every t
-        return hs, h, {"r": r, "z": z, "m": m, "n": n, "h_prev": h_prev}
-
-    def _step_backward(
-        self, e: dict[str, Array], t: int | slice, dh: Array
-    ) -> tuple[tuple[Array, Array, Array, Array], Array]:
-        r"""Backpropagate through step(s) ``t``, one application of (G1) to (G5).
-
-        ``dh`` is :math:`\nabla_{h^{(t)}} L`. Returns the deltas (r, z, n, m) and the
-        gradient that reaches :math:`h^{(t-1)}` through this step.
-        """
-        r, z, m, n = e["r"][t], e["z"][t], e["m"][t], e["n"][t]
-        d_n = dh * (1.0 - z) * (1.0 - n * n)  # eq. (G7)
-        d_z = dh * (e["h_prev"][t] - n) * z * (1.0 - z)  # eq. (G8)
-        d_m = d_n * r  # eq. (G9)
-        d_r = d_n * m * r * (1.0 - r)  # eq. (G10)
-        # what reaches h(t−1) through this step: the recurrent terms of (G6) one step
-        # earlier, or (G14) at the first step
-        dh_prev = z * dh + d_r @ self.W_r + d_z @ self.W_z + d_m @ self.W_n
-        return (d_r, d_z, d_n, d_m), dh_prev
-
-    def _hidden_backward(
-        self, cache: ForwardCache, dhs: Array, truncation: int | None
-    ) -> tuple[dict[str, Array], Array]:
-        T, B, H = dhs.shape
-        e = dict(cache.extra)
-        deltas = np.zeros((4, T, B, H), dtype=dhs.dtype)  # δ_r, δ_z, δ_n, δ_m for every t
-        dh0 = np.zeros((B, H), dhs.dtype)
-        if truncation is None:
-            dh_next = dh0  # the recurrent part of (G6); zero at T + 1
-            for t in reversed(range(T)):
-                dh = dhs[t] + dh_next  # eq. (G6)
-                deltas[:, t], dh_next = self._step_backward(e, t, dh)
-            dh0 = dh_next  # eq. (G14)
-        else:
-            grad = dhs  # lag j: the gradient at h(t) from the loss at t + j alone, indexed by t
-            for j in range(min(truncation, T)):
-                part, dh_prev = self._step_backward(e, slice(0, T - j), grad)
-                deltas[:, : T - j] += part  # eq. (15)
-                dh0 += dh_prev[0]
-                grad = dh_prev[1:]
-        d_r, d_z, d_n, d_m = deltas.reshape(4, T * B, H)
-        h_prev = e["h_prev"].reshape(T * B, H)
-        X = _one_hot_columns(cache.inputs, self.vocab_size, dhs.dtype)  # x(t) as sparse columns
-        grads = {
-            "b_r": d_r.sum(axis=0),  # eq. (G11)
-            "b_z": d_z.sum(axis=0),  # eq. (G11)
-            "b_n": d_n.sum(axis=0),  # eq. (G11)
-            "b_hn": d_m.sum(axis=0),  # eq. (G11)
-            "W_r": d_r.T @ h_prev,  # eq. (G12)
-            "W_z": d_z.T @ h_prev,  # eq. (G12)
-            "W_n": d_m.T @ h_prev,  # eq. (G12)
-            "U_r": (X @ d_r).T,  # eq. (G13): each δ_r(t) added into column x(t)
-            "U_z": (X @ d_z).T,  # eq. (G13)
-            "U_n": (X @ d_n).T,  # eq. (G13)
-        }
-        return grads, dh0
