@@ -116,6 +116,9 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cell", choices=sorted(CELLS), default=d.cell, help="the cell type")
     parser.add_argument("--hidden-size", type=int, default=d.hidden_size, help="H, hidden units")
     parser.add_argument(
+        "--num-layers", type=int, default=d.num_layers, help="stacked recurrent layers"
+    )
+    parser.add_argument(
         "--sequence-length", type=int, default=d.sequence_length, help="T, characters per window"
     )
     parser.add_argument("--epochs", type=int, default=d.epochs, help="passes over the corpus")
@@ -274,6 +277,7 @@ def _config(args: argparse.Namespace) -> TrainingConfig:
     return TrainingConfig(
         cell=args.cell,
         hidden_size=args.hidden_size,
+        num_layers=args.num_layers,
         sequence_length=args.sequence_length,
         epochs=args.epochs,
         learning_rate=args.learning_rate,

@@ -69,6 +69,8 @@ class TrainingConfig:
         A key of :data:`CELLS`.
     hidden_size : int
         H ≥ 1; the seed's 100.
+    num_layers : int
+        Stacked recurrent layers, ≥ 1; the seed's 1.
     sequence_length : int
         T ≥ 1, the characters per window; the seed's 10.
     epochs : int
@@ -114,6 +116,7 @@ class TrainingConfig:
 
     cell: str = "rnn"
     hidden_size: int = 100
+    num_layers: int = 1
     sequence_length: int = 10
     epochs: int = 100
     learning_rate: float = 0.04
@@ -136,7 +139,14 @@ class TrainingConfig:
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
             raise ValueError(f"cell must be one of {sorted(CELLS)}, got {self.cell!r}")
-        for name in ("hidden_size", "sequence_length", "epochs", "batch_size", "eval_every"):
+        for name in (
+            "hidden_size",
+            "num_layers",
+            "sequence_length",
+            "epochs",
+            "batch_size",
+            "eval_every",
+        ):
             check_int(name, getattr(self, name), minimum=1)
         for name in ("sample_length", "seed"):
             check_int(name, getattr(self, name), minimum=0)
@@ -372,7 +382,12 @@ class Trainer:
         self.data = self.vocab.encode_corpus(self.text)
         self.rng = np.random.default_rng(cfg.seed)
         self.model = CELLS[cfg.cell].random(
-            len(self.vocab), cfg.hidden_size, self.rng, scale=cfg.init_scale, dtype=cfg.dtype
+            len(self.vocab),
+            cfg.hidden_size,
+            self.rng,
+            num_layers=cfg.num_layers,
+            scale=cfg.init_scale,
+            dtype=cfg.dtype,
         )
         self.optimizer = cfg.make_optimizer()
 
@@ -754,7 +769,7 @@ class Trainer:
             epoch=self.epoch,
             position=self.position,
             epoch_loss=self.epoch_loss,
-            state=tuple(state) if isinstance(state, (tuple, list)) else state,
+            state=_flatten_state(state),
             losses=tuple(self.losses),
             elapsed_s=self.elapsed,
             interval_loss=self.interval_loss,
@@ -794,15 +809,18 @@ class Trainer:
             )
         if (ckpt.position == 0) != (ckpt.state is None):
             raise ValueError("an epoch that has not started must have no state, and vice versa")
-        if ckpt.state is not None:
-            _check_state_like(ckpt.state, model.initial_state(config.batch_size))
+        state = ckpt.state
+        if state is not None:
+            template = model.initial_state(config.batch_size)
+            _check_state_like(state, _flatten_state(template))
+            state = _nest_state(state, template)
         if len(ckpt.losses) != ckpt.epoch:
             raise ValueError(f"{len(ckpt.losses)} losses for {ckpt.epoch} epochs")
         trainer.model = model
         trainer.rng.bit_generator.state = ckpt.rng_state
         trainer.epoch, trainer.losses = ckpt.epoch, list(ckpt.losses)
         trainer.position, trainer.epoch_loss = ckpt.position, ckpt.epoch_loss
-        trainer.state = ckpt.state
+        trainer.state = state
         trainer.elapsed, trainer.interval_loss = ckpt.elapsed_s, ckpt.interval_loss
         trainer.best_val_loss = ckpt.best_val_loss
         return trainer
@@ -825,6 +843,38 @@ def _stream_window(
     x = data[: B * L].reshape(B, L).T
     y = data[1 : B * L + 1].reshape(B, L).T
     return x[i * T : (i + 1) * T], y[i * T : (i + 1) * T]
+
+
+def _flatten_state(state: State) -> State:
+    """A state as a checkpoint stores it: an array, or a flat tuple of arrays.
+
+    One layer's state is unchanged (an array, or the LSTM's pair); the states of stacked
+    layers are laid end to end, bottom layer first.
+    """
+    if not isinstance(state, (tuple, list)):
+        return state
+    return tuple(part for item in state for part in _as_tuple(_flatten_state(item)))
+
+
+def _as_tuple(state: State) -> tuple[Any, ...]:
+    return tuple(state) if isinstance(state, tuple) else (state,)
+
+
+def _nest_state(flat: State, template: State) -> State:
+    """Undo :func:`_flatten_state` after the structure of ``template``."""
+    if not isinstance(template, tuple):
+        return flat
+    parts, nested = list(_as_tuple(flat)), []
+    for item in template:
+        size = len(_as_tuple(_flatten_state(item)))
+        nested.append(
+            _nest_state(
+                parts[0] if size == 1 and not isinstance(item, tuple) else tuple(parts[:size]),
+                item,
+            )
+        )
+        del parts[:size]
+    return tuple(nested)
 
 
 def _check_state_like(state: State, template: State) -> None:
