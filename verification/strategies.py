@@ -278,17 +278,23 @@ def map_state(fn: Callable[[NDArray[Any]], NDArray[Any]], state: State) -> State
     return fn(np.asarray(state))
 
 
-def state_arrays(state: State) -> dict[str, NDArray[Any]]:
-    """The arrays of a state by name: ``{"h0": h0}``, or ``{"h0[0]": h0, "h0[1]": s0}``."""
+def state_arrays(state: State, name: str = "h0") -> dict[str, NDArray[Any]]:
+    """The arrays of a state by name: ``{"h0": h0}``, or ``{"h0[0]": h0, "h0[1]": s0}``.
+
+    Stacked layers nest: ``"h0[1][0]"`` is h of layer 1 of a stacked LSTM.
+    """
     if isinstance(state, (tuple, list)):
-        return {f"h0[{k}]": np.asarray(part) for k, part in enumerate(state)}
-    return {"h0": np.asarray(state)}
+        named: dict[str, NDArray[Any]] = {}
+        for k, part in enumerate(state):
+            named.update(state_arrays(part, f"{name}[{k}]"))
+        return named
+    return {name: np.asarray(state)}
 
 
-def _state_from(arrays: Mapping[str, NDArray[Any]], like: State) -> State:
+def _state_from(arrays: Mapping[str, NDArray[Any]], like: State, name: str = "h0") -> State:
     if isinstance(like, (tuple, list)):
-        return tuple(arrays[f"h0[{k}]"] for k in range(len(like)))
-    return arrays["h0"]
+        return tuple(_state_from(arrays, part, f"{name}[{k}]") for k, part in enumerate(like))
+    return arrays[name]
 
 
 class GradientProblem(NamedTuple):
