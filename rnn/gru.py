@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from rnn.layers import Layer, GRULayer
+from rnn.layers import GRULayer, Layer
 from rnn.layers.gru import GATES
 from rnn.model import Array, RecurrentModel
 

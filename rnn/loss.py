@@ -113,10 +113,14 @@ def softmax_cross_entropy(logits: Any, targets: Any, mask: Any = None) -> tuple[
     if y.dtype.kind not in "iu":
         raise TypeError(f"targets must be an integer array, got dtype {y.dtype}")
     if y.shape != o.shape[:-1]:
-        raise ValueError(f"targets must have the logits' leading shape {o.shape[:-1]}, got {y.shape}")
+        raise ValueError(
+            f"targets must have the logits' leading shape {o.shape[:-1]}, got {y.shape}"
+        )
     V = o.shape[-1]
     if y.size and (y.min() < 0 or y.max() >= V):
-        raise ValueError(f"targets must lie in [0, {V}), got {y.min() if y.min() < 0 else y.max()}")
+        raise ValueError(
+            f"targets must lie in [0, {V}), got {y.min() if y.min() < 0 else y.max()}"
+        )
     keep = None if mask is None else np.asarray(mask)
     if keep is not None and keep.dtype != bool:
         raise TypeError(f"mask must be a boolean array, got dtype {keep.dtype}")

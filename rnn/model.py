@@ -339,7 +339,9 @@ class RecurrentModel(ABC):
         if self.num_layers == 1:
             return self.layers[0].check_state(state, batch_size, batched, "h0")
         if state is None:
-            return tuple(layer.check_state(None, batch_size, batched, "h0") for layer in self.layers)
+            return tuple(
+                layer.check_state(None, batch_size, batched, "h0") for layer in self.layers
+            )
         if not (isinstance(state, (tuple, list)) and len(state) == self.num_layers):
             raise TypeError(
                 f"h0 of a model with {self.num_layers} layers must be a tuple of "
@@ -425,8 +427,8 @@ class RecurrentModel(ABC):
             "c": rows.sum(axis=0),  # eq. (7): ∇c = Σ ∇o(t)
             "V": rows.T @ hs,  # eq. (8): ∇V = Σ ∇o(t) h(t)ᵀ
         }
-        dhs = do @ self.params["V"]  # the Vᵀ ∇o(t) term of eq. (9), for every step
-        dstates = []
+        dhs: Any = do @ self.params["V"]  # the Vᵀ ∇o(t) term of eq. (9), for every step
+        dstates: list[State] = []
         for layer in reversed(range(self.num_layers)):
             layer_grads, dx, dstate0 = self.layers[layer].backward(
                 dhs, cache.layers[layer], None, k

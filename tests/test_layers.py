@@ -71,8 +71,12 @@ class Problem:
         return claimed
 
 
-def _check(scalar: Any, point: dict[str, np.ndarray], claimed: dict[str, np.ndarray],
-           method: str = "complex") -> None:
+def _check(
+    scalar: Any,
+    point: dict[str, np.ndarray],
+    claimed: dict[str, np.ndarray],
+    method: str = "complex",
+) -> None:
     """check_gradients, with the complex step's floor set by the gradients' own scale.
 
     The complex step is exact to rounding, but the analytic gradient is a sum of terms
@@ -224,7 +228,8 @@ def test_one_hot_indices_and_their_dense_encoding_agree(problem: Problem) -> Non
         np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
     g_i, dx_i, ds_i = layer.backward(problem.dhs, cache_i, problem.dstate_T)
     g_d, dx_d, ds_d = layer.backward(problem.dhs, cache_d, problem.dstate_T)
-    assert dx_i is None and dx_d.shape == dense.shape
+    assert dx_i is None
+    assert dx_d.shape == dense.shape
     for name in layer.param_names:
         np.testing.assert_allclose(g_i[name], g_d[name], rtol=1e-12, atol=1e-14, err_msg=name)
     for a, b in zip(_parts(ds_i), _parts(ds_d), strict=True):
@@ -253,7 +258,9 @@ def test_a_sequence_without_batch_axis_is_a_batch_of_one(problem: Problem) -> No
         _state(cls, [a[:1] for a in _parts(problem.dstate_T)]),
     ).claimed()
     for name, value in batch_of_one.items():
-        expected = first(value, 1) if name == "x" else first(value, 0) if name in ("h0", "s0") else value
+        expected = (
+            first(value, 1) if name == "x" else first(value, 0) if name in ("h0", "s0") else value
+        )
         np.testing.assert_array_equal(unbatched[name], expected, err_msg=name)
 
 
@@ -268,7 +275,7 @@ def test_step_functions_write_into_no_array_they_were_given(cls: type[Layer[Any]
     x_t = rng.standard_normal((2, 3))
     state = _state(cls, [rng.standard_normal((2, 4)) for _ in STATE_NAMES[cls]])
     before = [a.copy() for a in (x_t, *_parts(state), *layer.params.values())]
-    new_state, cache = layer.step_forward(x_t, state)
+    _new_state, cache = layer.step_forward(x_t, state)
     dstate = _state(cls, [rng.standard_normal((2, 4)) for _ in STATE_NAMES[cls]])
     frozen = [a.copy() for a in (*_parts(dstate), *cache)]
     layer.step_backward(dstate, cache)
@@ -286,13 +293,20 @@ def test_saturated_units_get_the_complex_step_gradient(cls: type[Layer[Any]]) ->
     """Weights of scale 6 drive most pre-activations beyond |a| > 5, where tanh′ ≈ 1e-4."""
     rng = np.random.default_rng(5)
     D, H, T, B = 6, 8, 12, 2
-    layer = cls.from_arrays({n: rng.standard_normal(s) * 6.0 for n, s in cls.param_shapes(D, H).items()})
+    layer = cls.from_arrays(
+        {n: rng.standard_normal(s) * 6.0 for n, s in cls.param_shapes(D, H).items()}
+    )
     x = rng.standard_normal((T, B, D))
     a = x @ layer.params[cls.param_names[0]].T  # the input part of the first pre-activation
     assert np.mean(np.abs(a) > 5) > 0.5
     state0 = _state(cls, [rng.standard_normal((B, H)) for _ in STATE_NAMES[cls]])
-    problem = Problem(layer, x, state0, rng.standard_normal((T, B, H)),
-                      _state(cls, [rng.standard_normal((B, H)) for _ in STATE_NAMES[cls]]))
+    problem = Problem(
+        layer,
+        x,
+        state0,
+        rng.standard_normal((T, B, H)),
+        _state(cls, [rng.standard_normal((B, H)) for _ in STATE_NAMES[cls]]),
+    )
     _check(problem.vjp_scalar, problem.point(), problem.claimed())
 
 
@@ -301,7 +315,9 @@ def test_a_long_sequence_gets_the_complex_step_gradient(cls: type[Layer[Any]]) -
     """T = 100: most of the gradient that reaches the early steps has decayed toward zero."""
     rng = np.random.default_rng(6)
     D, H, T, B = 3, 4, 100, 1
-    layer = cls.from_arrays({n: rng.standard_normal(s) * 0.5 for n, s in cls.param_shapes(D, H).items()})
+    layer = cls.from_arrays(
+        {n: rng.standard_normal(s) * 0.5 for n, s in cls.param_shapes(D, H).items()}
+    )
     x = rng.integers(0, D, (T, B))
     state0 = _state(cls, [rng.standard_normal((B, H)) for _ in STATE_NAMES[cls]])
     dhs = np.zeros((T, B, H))

@@ -147,7 +147,9 @@ def test_softmax_cross_entropy_counts_the_unmasked_entries_alone(
     np.testing.assert_allclose(loss, expected, rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(dlogits[~mask], 0.0)
     report = check_gradients(
-        lambda p: softmax_cross_entropy(p["o"], targets, mask)[0], {"o": logits}, {"o": dlogits},
+        lambda p: softmax_cross_entropy(p["o"], targets, mask)[0],
+        {"o": logits},
+        {"o": dlogits},
         method="complex",
     )
     assert report.passed, str(report)
@@ -166,7 +168,8 @@ def test_a_dense_input_model_predicts_over_the_vocabulary_and_does_not_sample() 
     model = GRU.random(5, 3, np.random.default_rng(0), input_size=7, num_layers=2)
     x = np.random.default_rng(1).standard_normal((4, 2, 7))
     assert model.probabilities(x).shape == (4, 2, 5)
-    assert model.input_size == 7 and "input_size=7" in repr(model)
+    assert model.input_size == 7
+    assert "input_size=7" in repr(model)
     with pytest.raises(ValueError, match="needs one-hot inputs over the vocabulary"):
         model.sample(Vocabulary.from_text("abcde"), np.random.default_rng(0))
 
@@ -182,7 +185,12 @@ def test_a_stacked_state_must_hold_one_state_per_layer() -> None:
 @pytest.mark.parametrize("cell", sorted(CELLS))
 def test_a_stacked_run_resumes_from_its_checkpoint_exactly(cell: str, tmp_path: Path) -> None:
     cfg = TrainingConfig(
-        cell=cell, hidden_size=5, num_layers=2, sequence_length=5, epochs=2, sample_length=5,
+        cell=cell,
+        hidden_size=5,
+        num_layers=2,
+        sequence_length=5,
+        epochs=2,
+        sample_length=5,
         batch_size=2,
     )
     trainer = Trainer(seed_corpus(), cfg)
@@ -197,8 +205,21 @@ def test_a_stacked_run_resumes_from_its_checkpoint_exactly(cell: str, tmp_path: 
 
 
 def test_the_cli_trains_stacked_layers(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["train", "--cell", "gru", "--num-layers", "2", "--hidden-size", "6",
-                 "--epochs", "1", "--sample-length", "0"])
+    code = main(
+        [
+            "train",
+            "--cell",
+            "gru",
+            "--num-layers",
+            "2",
+            "--hidden-size",
+            "6",
+            "--epochs",
+            "1",
+            "--sample-length",
+            "0",
+        ]
+    )
     assert code == 0
     assert "Epoch : 1/1" in capsys.readouterr().out
     assert main(["train", "--num-layers", "0", "--epochs", "1"]) == 2

@@ -14,7 +14,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, NamedTuple, TypeVar, Union
+from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -26,11 +26,12 @@ __all__ = ["Array", "Layer", "SequenceCache", "State", "sigmoid"]
 Array = NDArray[Any]
 """A float64 array in normal use; float32 for fast training; complex128 for complex-step checks."""
 
-State = Union[Array, tuple[Array, ...]]
-"""A layer's recurrent state: h of shape (B, H), or the LSTM's pair (h, s)."""
+State = Any
+"""A layer's recurrent state: h of shape (B, H), or the LSTM's pair (h, s) of such arrays."""
 
-StepCache = TypeVar("StepCache", bound=NamedTuple)  # type: ignore[misc]
-Self = TypeVar("Self", bound="Layer")
+StepCache = TypeVar("StepCache")
+"""A cell's step cache: a NamedTuple of arrays whose fields include ``x`` and ``h``."""
+Self = TypeVar("Self", bound="Layer[Any]")
 
 _ALLOWED_DTYPES = (np.dtype(np.float64), np.dtype(np.float32), np.dtype(np.complex128))
 
@@ -77,7 +78,8 @@ def input_term(U: Array, x_t: Array) -> Array:
 
 def one_hot(x_t: Array, size: int, dtype: Any) -> Array:
     """The one-hot rows of indices ``x_t`` (B,), shape (B, ``size``)."""
-    return (x_t[:, None] == np.arange(size)).astype(dtype)
+    rows: Array = (x_t[:, None] == np.arange(size)).astype(dtype)
+    return rows
 
 
 def input_gradients(U: Array, x_t: Array, delta: Array) -> tuple[Array, Array | None]:
@@ -89,7 +91,9 @@ def input_gradients(U: Array, x_t: Array, delta: Array) -> tuple[Array, Array | 
     if x_t.dtype.kind in "iu":
         dU: Array = delta.T @ one_hot(x_t, U.shape[1], delta.dtype)
         return dU, None
-    return delta.T @ x_t, delta @ U
+    dU_dense: Array = delta.T @ x_t
+    dx: Array = delta @ U
+    return dU_dense, dx
 
 
 def add_to_h(dstate: State, dh: Array) -> State:
@@ -103,7 +107,7 @@ def map_state(function: Any, *states: State) -> State:
     """Apply ``function`` to the arrays of states of one structure (pairs and stacks nest)."""
     if isinstance(states[0], tuple):
         return tuple(map_state(function, *parts) for parts in zip(*states, strict=True))
-    return function(*states)  # type: ignore[no-any-return]
+    return function(*states)
 
 
 @dataclass(frozen=True)
@@ -128,12 +132,26 @@ class SequenceCache(Generic[StepCache]):
 
     def step(self, t: int) -> StepCache:
         """The cache of step ``t`` alone (0-based), as :meth:`Layer.step_forward` returned it."""
-        return type(self.steps)(*(field[t] for field in self.steps))
+        steps: Any = self.steps
+        one: StepCache = type(steps)(*(field[t] for field in steps))
+        return one
+
+    @property
+    def x(self) -> Array:
+        """The inputs, (T, B) integers or (T, B, D) floats."""
+        x: Array = getattr(self.steps, "x")  # noqa: B009 (every step cache has the field)
+        return x
+
+    @property
+    def hs(self) -> Array:
+        """The hidden states h(1) .. h(T), (T, B, H)."""
+        hs: Array = getattr(self.steps, "h")  # noqa: B009 (every step cache has the field)
+        return hs
 
     @property
     def length(self) -> int:
         """T, the number of steps."""
-        return int(self.steps.x.shape[0])
+        return int(self.x.shape[0])
 
 
 class Layer(ABC, Generic[StepCache]):
@@ -250,7 +268,9 @@ class Layer(ABC, Generic[StepCache]):
         return int(getattr(self, self.param_names[0]).shape[0])
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(input_size={self.input_size}, hidden_size={self.hidden_size})"
+        return (
+            f"{type(self).__name__}(input_size={self.input_size}, hidden_size={self.hidden_size})"
+        )
 
     # ------------------------------------------------------------------ the cell's steps
 
@@ -301,13 +321,17 @@ class Layer(ABC, Generic[StepCache]):
         steps: Any = None
         for t in range(xs.shape[0]):
             state, step = self.step_forward(xs[t], state)
+            named: Any = step  # a NamedTuple of arrays
+            fields: tuple[Array, ...] = tuple(named)
             if steps is None:  # one (T, ...) array per field of the step cache
-                floats = np.result_type(*(f for f in step if f.dtype.kind not in "iu"))
+                floats = np.result_type(*(f for f in fields if f.dtype.kind not in "iu"))
                 steps = type(step)(
-                    *(np.empty((len(xs), *f.shape), f.dtype if f.dtype.kind in "iu" else floats)
-                      for f in step)
+                    *(
+                        np.empty((len(xs), *f.shape), f.dtype if f.dtype.kind in "iu" else floats)
+                        for f in fields
+                    )
                 )
-            for buffer, value in zip(steps, step, strict=True):
+            for buffer, value in zip(steps, fields, strict=True):
                 buffer[t] = value
         cache: SequenceCache[StepCache] = SequenceCache(steps, first, batched)
         hs = steps.h if batched else steps.h[:, 0]
@@ -352,7 +376,7 @@ class Layer(ABC, Generic[StepCache]):
         equation (15) itself: the gradient entering at step s is carried back through
         steps s, s − 1, ..., s − k + 1 and no further.
         """
-        T, B = cache.length, cache.steps.h.shape[1]
+        T, B = cache.length, cache.hs.shape[1]
         H = self.hidden_size
         up = np.asarray(dhs)
         expected = (T, B, H) if cache.batched else (T, H)
@@ -360,17 +384,18 @@ class Layer(ABC, Generic[StepCache]):
             raise ValueError(f"dhs must have shape {expected}, got {up.shape}")
         up = up if cache.batched else up[:, None]
         zero = map_state(np.zeros_like, cache.state0)
-        last = zero if dstate_T is None else self.check_state(
-            dstate_T, B, cache.batched, "dstate_T")
+        last = (
+            zero if dstate_T is None else self.check_state(dstate_T, B, cache.batched, "dstate_T")
+        )
         k = check_truncation(truncation)
         grads: dict[str, Array] = {}
-        dx = None if cache.steps.x.dtype.kind in "iu" else []
+        dx: list[tuple[int, Array]] | None = None if cache.x.dtype.kind in "iu" else []
 
         def accumulate(t: int, dstate: State) -> State:
             nonlocal grads
             dstate_prev, dx_t, step_grads = self.step_backward(dstate, cache.step(t))
             grads = {k_: grads.get(k_, 0) + g for k_, g in step_grads.items()}
-            if dx is not None:
+            if dx is not None and dx_t is not None:
                 dx.append((t, dx_t))
             return dstate_prev
 
@@ -389,7 +414,7 @@ class Layer(ABC, Generic[StepCache]):
                     dstate0 = map_state(np.add, dstate0, entering)
         dx_total = None
         if dx is not None:
-            dx_total = np.zeros(cache.steps.x.shape, np.result_type(*(d for _, d in dx)))
+            dx_total = np.zeros(cache.x.shape, np.result_type(*(d for _, d in dx)))
             for t, d in dx:
                 dx_total[t] += d
             dx_total = dx_total if cache.batched else dx_total[:, 0]

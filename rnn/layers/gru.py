@@ -181,6 +181,6 @@ class GRULayer(Layer[GRUCache]):
             "b_n": d_n.sum(axis=0),  # eq. (G11)
             "b_hn": d_m.sum(axis=0),  # eq. (G11)
         }
-        dx = None if dx_r is None else dx_r + dx_z + dx_n  # type: ignore[operator]
+        dx = None if dx_r is None or dx_z is None or dx_n is None else dx_r + dx_z + dx_n
         dh_prev = z * dh + d_r @ self.W_r + d_z @ self.W_z + d_m @ self.W_n  # eq. (G14)
         return dh_prev, dx, grads

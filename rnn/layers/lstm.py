@@ -211,7 +211,9 @@ class LSTMLayer(Layer[LSTMCache]):
             d, W = deltas[k], getattr(self, f"W_{k}")
             grads[f"b_{k}"] = d.sum(axis=0)  # eq. (L13)
             grads[f"W_{k}"] = d.T @ cache.h_prev  # eq. (L14)
-            grads[f"U_{k}"], dx_k = input_gradients(getattr(self, f"U_{k}"), cache.x, d)  # eq. (L15)
+            grads[f"U_{k}"], dx_k = input_gradients(
+                getattr(self, f"U_{k}"), cache.x, d
+            )  # eq. (L15)
             dx = dx_k if dx is None or dx_k is None else dx + dx_k
             dh_prev = dh_prev + d @ W  # eq. (L16): Σ_k W_kᵀ δ_k(t) reaches h(t−1)
         ds_prev = f * ds  # eq. (L16): f(t) ⊙ ∇s(t) reaches s(t−1)
