@@ -11,8 +11,12 @@ the same version.
 
 Notes
 -----
-**The mapping.** A vanilla RNN (``cell = "rnn"``) becomes a ``torch.nn.RNN`` with one
-layer and ``nonlinearity="tanh"``, followed by a ``torch.nn.Linear`` for the output layer:
+**The mapping.** A vanilla RNN (``cell = "rnn"``) becomes a ``torch.nn.RNN`` with
+``nonlinearity="tanh"`` and the model's ``num_layers``, followed by a ``torch.nn.Linear``
+for the output layer. Layer 0 maps as below; layer l ≥ 1 maps the same way from
+``weight_ih_l{l}`` and so on to the model's names with the suffix ``_l{l}`` (``U_l1``),
+with U of shape (H, H). The state of a stacked model is a tuple of layer states, where
+PyTorch stacks them along a first axis of length ``num_layers``.
 
 ==========================  =====================  ==========
 PyTorch                     this package           shape
@@ -54,7 +58,7 @@ PyTorch module to rounding, not bit for bit, and exporting it again puts the who
 :attr:`~rnn.model.RecurrentModel.cell` on the way out and by the PyTorch module's ``mode``
 (``"RNN_TANH"``, ``"LSTM"``, ``"GRU"``) on the way back: the tables ``_TO_TORCH`` and
 ``_FROM_TORCH`` at the end of this module. A new cell adds one entry to each; the checks
-that every cell shares (one layer, one direction, time-major, biases present, dtype, sizes)
+that every cell shares (one direction, time-major, biases present, dtype, sizes)
 run before the table is consulted.
 
 **The LSTM and the GRU.** :class:`~rnn.lstm.LSTM` becomes a ``torch.nn.LSTM`` and
@@ -112,7 +116,7 @@ import numpy as np
 
 from rnn.gru import GRU
 from rnn.lstm import LSTM
-from rnn.model import RNN, RecurrentModel
+from rnn.model import RNN, RecurrentModel, layer_suffix
 
 __all__ = ["from_torch", "to_torch"]
 
@@ -134,7 +138,10 @@ def to_torch(model: RecurrentModel) -> tuple[Any, Any]:
     Returns
     -------
     recurrent : torch.nn.RNN, torch.nn.LSTM or torch.nn.GRU
-        One layer, ``batch_first=False``, ``input_size`` V and ``hidden_size`` H. For the
+        ``num_layers`` as the model's, ``batch_first=False``, ``input_size`` V (or the
+        model's dense ``input_size``) and ``hidden_size`` H. Layer l's weights
+        (``weight_ih_l{l}`` and so on) are the model's layer l, named with the suffix
+        ``_l{l}`` for l ≥ 1. For the
         RNN, ``nonlinearity="tanh"``, ``weight_ih_l0 = U``, ``weight_hh_l0 = W``,
         ``bias_ih_l0 = b`` and ``bias_hh_l0 = 0`` (frozen: ``requires_grad=False``); for
         the LSTM and the GRU, the gate blocks of the module docstring's table.
@@ -177,7 +184,7 @@ def from_torch(recurrent: Any, linear: Any) -> RecurrentModel:
     Parameters
     ----------
     recurrent : torch.nn.RNN, torch.nn.LSTM or torch.nn.GRU
-        One layer, unidirectional, ``batch_first=False``, with biases, ``input_size`` V
+        Any ``num_layers``, unidirectional, ``batch_first=False``, with biases, ``input_size`` V
         (one-hot inputs) and ``hidden_size`` H; an RNN must have ``nonlinearity="tanh"``
         and an LSTM ``proj_size=0``.
     linear : torch.nn.Linear
@@ -201,8 +208,8 @@ def from_torch(recurrent: Any, linear: Any) -> RecurrentModel:
         ``linear`` is not a ``torch.nn.Linear``, or a weight is neither float64 nor
         float32, or the two modules differ in dtype.
     ValueError
-        If the module cannot be represented: a ReLU nonlinearity, more than one layer, a
-        bidirectional RNN, ``batch_first=True``, a missing bias, or sizes that do not fit
+        If the module cannot be represented: a ReLU nonlinearity, a bidirectional RNN,
+        ``batch_first=True``, a missing bias, or sizes that do not fit
         (``linear.in_features`` must be H and ``linear.out_features`` must be
         ``input_size``).
 
@@ -252,10 +259,6 @@ def _import_torch() -> Any:
 
 def _check_shared_structure(recurrent: Any, linear: Any) -> None:
     """Refuse what no cell of this package can represent, whatever the cell."""
-    if recurrent.num_layers != 1:
-        raise ValueError(
-            f"num_layers must be 1, got {recurrent.num_layers}: the model has one hidden layer"
-        )
     if recurrent.bidirectional:
         raise ValueError(
             "bidirectional must be False, got True: the model reads left to right only"
@@ -334,111 +337,141 @@ def _folded(b_ih: Any, b_hh: Any) -> Any:
     return np.where(b_hh == 0, b_ih, b_ih + b_hh)
 
 
-# ----------------------------------------------------------------- the vanilla RNN
+# ------------------------------------------------------------- the three cells, per layer
+
+
+def _module(torch: Any, cls: Any, model: RecurrentModel, **kwargs: Any) -> Any:
+    """An empty ``nn.RNN``/``nn.LSTM``/``nn.GRU`` of the model's sizes, layers and dtype."""
+    return _empty(
+        torch,
+        cls,
+        input_size=model.input_size,
+        hidden_size=model.hidden_size,
+        num_layers=model.num_layers,
+        dtype=_torch_dtype(torch, model.dtype),
+        **kwargs,
+    )
+
+
+def _layer_params(model: RecurrentModel, layer: int) -> dict[str, Any]:
+    """Layer ``layer``'s parameters under the unsuffixed names of the layer type."""
+    return dict(model.layers[layer].params)
+
+
+def _suffixed(params: dict[str, Any], layer: int) -> dict[str, Any]:
+    return {name + layer_suffix(layer): value for name, value in params.items()}
 
 
 def _rnn_to_torch(torch: Any, model: RecurrentModel) -> tuple[Any, Any]:
-    p = model.params
-    recurrent = _empty(
-        torch,
-        torch.nn.RNN,
-        input_size=model.vocab_size,
-        hidden_size=model.hidden_size,
-        nonlinearity="tanh",
-        dtype=_torch_dtype(torch, model.dtype),
-    )
-    _fill(torch, recurrent.weight_ih_l0, p["U"])
-    _fill(torch, recurrent.weight_hh_l0, p["W"])
-    _fill(torch, recurrent.bias_ih_l0, p["b"])
-    _fill(torch, recurrent.bias_hh_l0, np.zeros_like(p["b"]))
-    recurrent.bias_hh_l0.requires_grad_(False)  # b lives in bias_ih alone; see Notes
+    recurrent = _module(torch, torch.nn.RNN, model, nonlinearity="tanh")
+    for layer in range(model.num_layers):
+        p, tag = _layer_params(model, layer), f"l{layer}"
+        _fill(torch, getattr(recurrent, f"weight_ih_{tag}"), p["U"])
+        _fill(torch, getattr(recurrent, f"weight_hh_{tag}"), p["W"])
+        _fill(torch, getattr(recurrent, f"bias_ih_{tag}"), p["b"])
+        _fill(torch, getattr(recurrent, f"bias_hh_{tag}"), np.zeros_like(p["b"]))
+        getattr(recurrent, f"bias_hh_{tag}").requires_grad_(False)  # b lives in bias_ih alone
     return recurrent, _output_layer(torch, model)
 
 
 def _rnn_from_torch(recurrent: Any, linear: Any) -> RecurrentModel:
-    return RNN(
-        U=_array(recurrent.weight_ih_l0),
-        W=_array(recurrent.weight_hh_l0),
-        V=_array(linear.weight),
-        b=_folded(_array(recurrent.bias_ih_l0), _array(recurrent.bias_hh_l0)),
-        c=_array(linear.bias),
-    )
+    params: dict[str, Any] = {"V": _array(linear.weight), "c": _array(linear.bias)}
+    for layer in range(recurrent.num_layers):
+        tag = f"l{layer}"
+        b_ih, b_hh = (_array(getattr(recurrent, f"bias_{k}_{tag}")) for k in ("ih", "hh"))
+        layer_params = {
+            "U": _array(getattr(recurrent, f"weight_ih_{tag}")),
+            "W": _array(getattr(recurrent, f"weight_hh_{tag}")),
+            "b": _folded(b_ih, b_hh),
+        }
+        params.update(_suffixed(layer_params, layer))
+    return RNN(**params)
 
 
-# ------------------------------------------------------------------ the LSTM and the GRU
+_LSTM_GATES = ("i", "f", "g", "q")  # PyTorch's order i, f, g, o
 
 
 def _lstm_to_torch(torch: Any, model: RecurrentModel) -> tuple[Any, Any]:
-    p = model.params
-    recurrent = _empty(
-        torch,
-        torch.nn.LSTM,
-        input_size=model.vocab_size,
-        hidden_size=model.hidden_size,
-        dtype=_torch_dtype(torch, model.dtype),
-    )
-    gates = ("i", "f", "g", "q")  # PyTorch's order i, f, g, o
-    _fill(torch, recurrent.weight_ih_l0, np.concatenate([p[f"U_{k}"] for k in gates]))
-    _fill(torch, recurrent.weight_hh_l0, np.concatenate([p[f"W_{k}"] for k in gates]))
-    _fill(torch, recurrent.bias_ih_l0, np.concatenate([p[f"b_{k}"] for k in gates]))
-    _fill(torch, recurrent.bias_hh_l0, np.zeros(4 * model.hidden_size, model.dtype))
-    recurrent.bias_hh_l0.requires_grad_(False)  # every gate's bias lives in bias_ih alone
+    recurrent = _module(torch, torch.nn.LSTM, model)
+    for layer in range(model.num_layers):
+        p, tag = _layer_params(model, layer), f"l{layer}"
+        for kind, prefix in (("weight_ih", "U"), ("weight_hh", "W"), ("bias_ih", "b")):
+            blocks = np.concatenate([p[f"{prefix}_{k}"] for k in _LSTM_GATES])
+            _fill(torch, getattr(recurrent, f"{kind}_{tag}"), blocks)
+        _fill(
+            torch,
+            getattr(recurrent, f"bias_hh_{tag}"),
+            np.zeros(4 * model.hidden_size, model.dtype),
+        )
+        getattr(recurrent, f"bias_hh_{tag}").requires_grad_(False)  # the biases live in bias_ih
     return recurrent, _output_layer(torch, model)
 
 
 def _lstm_from_torch(recurrent: Any, linear: Any) -> RecurrentModel:
-    gates = ("i", "f", "g", "q")
-    U = np.split(_array(recurrent.weight_ih_l0), 4)
-    W = np.split(_array(recurrent.weight_hh_l0), 4)
-    b = np.split(_folded(_array(recurrent.bias_ih_l0), _array(recurrent.bias_hh_l0)), 4)
-    return LSTM(
-        **{f"U_{k}": u for k, u in zip(gates, U, strict=True)},
-        **{f"W_{k}": w for k, w in zip(gates, W, strict=True)},
-        **{f"b_{k}": v for k, v in zip(gates, b, strict=True)},
-        V=_array(linear.weight),
-        c=_array(linear.bias),
-    )
+    params: dict[str, Any] = {"V": _array(linear.weight), "c": _array(linear.bias)}
+    for layer in range(recurrent.num_layers):
+        tag = f"l{layer}"
+        U = np.split(_array(getattr(recurrent, f"weight_ih_{tag}")), 4)
+        W = np.split(_array(getattr(recurrent, f"weight_hh_{tag}")), 4)
+        b_ih, b_hh = (_array(getattr(recurrent, f"bias_{k}_{tag}")) for k in ("ih", "hh"))
+        b = np.split(_folded(b_ih, b_hh), 4)
+        layer_params: dict[str, Any] = {}
+        for n, k in enumerate(_LSTM_GATES):
+            layer_params.update({f"U_{k}": U[n], f"W_{k}": W[n], f"b_{k}": b[n]})
+        params.update(_suffixed(layer_params, layer))
+    return LSTM(**params)
 
 
 def _gru_to_torch(torch: Any, model: RecurrentModel) -> tuple[Any, Any]:
-    p, H = model.params, model.hidden_size
-    recurrent = _empty(
-        torch,
-        torch.nn.GRU,
-        input_size=model.vocab_size,
-        hidden_size=H,
-        dtype=_torch_dtype(torch, model.dtype),
-    )
-    _fill(torch, recurrent.weight_ih_l0, np.concatenate([p["U_r"], p["U_z"], p["U_n"]]))
-    _fill(torch, recurrent.weight_hh_l0, np.concatenate([p["W_r"], p["W_z"], p["W_n"]]))
-    _fill(torch, recurrent.bias_ih_l0, np.concatenate([p["b_r"], p["b_z"], p["b_n"]]))
-    zeros = np.zeros(2 * H, model.dtype)
-    _fill(torch, recurrent.bias_hh_l0, np.concatenate([zeros, p["b_hn"]]))
-    keep = torch.cat([torch.zeros(2 * H), torch.ones(H)]).to(recurrent.bias_hh_l0.dtype)
-    # b_hr and b_hz stay zero: only b_hn, the last block, is a parameter here; see Notes
-    recurrent.bias_hh_l0.register_hook(lambda grad: grad * keep)
+    H = model.hidden_size
+    recurrent = _module(torch, torch.nn.GRU, model)
+    for layer in range(model.num_layers):
+        p, tag = _layer_params(model, layer), f"l{layer}"
+        _fill(
+            torch,
+            getattr(recurrent, f"weight_ih_{tag}"),
+            np.concatenate([p["U_r"], p["U_z"], p["U_n"]]),
+        )
+        _fill(
+            torch,
+            getattr(recurrent, f"weight_hh_{tag}"),
+            np.concatenate([p["W_r"], p["W_z"], p["W_n"]]),
+        )
+        _fill(
+            torch,
+            getattr(recurrent, f"bias_ih_{tag}"),
+            np.concatenate([p["b_r"], p["b_z"], p["b_n"]]),
+        )
+        bias_hh = getattr(recurrent, f"bias_hh_{tag}")
+        _fill(torch, bias_hh, np.concatenate([np.zeros(2 * H, model.dtype), p["b_hn"]]))
+        keep = torch.cat([torch.zeros(2 * H), torch.ones(H)]).to(bias_hh.dtype)
+        # b_hr and b_hz stay zero: only b_hn, the last block, is a parameter here; see Notes
+        bias_hh.register_hook(lambda grad, keep=keep: grad * keep)
     return recurrent, _output_layer(torch, model)
 
 
 def _gru_from_torch(recurrent: Any, linear: Any) -> RecurrentModel:
-    U_r, U_z, U_n = np.split(_array(recurrent.weight_ih_l0), 3)
-    W_r, W_z, W_n = np.split(_array(recurrent.weight_hh_l0), 3)
-    b_ir, b_iz, b_in = np.split(_array(recurrent.bias_ih_l0), 3)
-    b_hr, b_hz, b_hn = np.split(_array(recurrent.bias_hh_l0), 3)
-    return GRU(
-        U_r=U_r,
-        U_z=U_z,
-        U_n=U_n,
-        W_r=W_r,
-        W_z=W_z,
-        W_n=W_n,
-        b_r=_folded(b_ir, b_hr),
-        b_z=_folded(b_iz, b_hz),
-        b_n=b_in,
-        b_hn=b_hn,
-        V=_array(linear.weight),
-        c=_array(linear.bias),
-    )
+    params: dict[str, Any] = {"V": _array(linear.weight), "c": _array(linear.bias)}
+    for layer in range(recurrent.num_layers):
+        tag = f"l{layer}"
+        U_r, U_z, U_n = np.split(_array(getattr(recurrent, f"weight_ih_{tag}")), 3)
+        W_r, W_z, W_n = np.split(_array(getattr(recurrent, f"weight_hh_{tag}")), 3)
+        b_ir, b_iz, b_in = np.split(_array(getattr(recurrent, f"bias_ih_{tag}")), 3)
+        b_hr, b_hz, b_hn = np.split(_array(getattr(recurrent, f"bias_hh_{tag}")), 3)
+        layer_params = {
+            "U_r": U_r,
+            "U_z": U_z,
+            "U_n": U_n,
+            "W_r": W_r,
+            "W_z": W_z,
+            "W_n": W_n,
+            "b_r": _folded(b_ir, b_hr),
+            "b_z": _folded(b_iz, b_hz),
+            "b_n": b_in,
+            "b_hn": b_hn,
+        }
+        params.update(_suffixed(layer_params, layer))
+    return GRU(**params)
 
 
 # ------------------------------------------------------------------- dispatch tables

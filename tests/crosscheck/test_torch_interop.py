@@ -157,7 +157,6 @@ def test_from_torch_keeps_minus_zero_in_b_where_bias_hh_is_zero() -> None:
     ("make", "error", "message"),
     [
         (lambda: _modules(nonlinearity="relu"), ValueError, "nonlinearity must be 'tanh', got"),
-        (lambda: _modules(num_layers=2), ValueError, "num_layers must be 1, got 2"),
         (lambda: _modules(bidirectional=True), ValueError, "bidirectional must be False"),
         (lambda: _modules(batch_first=True), ValueError, "batch_first must be False, got True"),
         (lambda: _modules(bias=False), ValueError, r"must have biases \(bias=True\)"),
@@ -204,7 +203,6 @@ def test_from_torch_keeps_minus_zero_in_b_where_bias_hh_is_zero() -> None:
     ],
     ids=[
         "relu",
-        "two-layers",
         "bidirectional",
         "batch-first",
         "no-rnn-bias",
