@@ -51,9 +51,7 @@ def _grads_by_our_names(recurrent: Any, linear: Any) -> dict[str, np.ndarray]:
     grad_recurrent, grad_linear = copy.deepcopy(recurrent), copy.deepcopy(linear)
     with torch.no_grad():
         for source, target in ((recurrent, grad_recurrent), (linear, grad_linear)):
-            for (name, p), (_, q) in zip(
-                source.named_parameters(), target.named_parameters(), strict=True
-            ):
+            for p, q in zip(source.parameters(), target.parameters(), strict=True):
                 q.copy_(p.grad if p.grad is not None else torch.zeros_like(p))
     return from_torch(grad_recurrent, grad_linear).params
 
