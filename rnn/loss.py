@@ -126,10 +126,11 @@ def softmax_cross_entropy(logits: Any, targets: Any, mask: Any = None) -> tuple[
         raise TypeError(f"mask must be a boolean array, got dtype {keep.dtype}")
     if keep is not None and keep.shape != y.shape:
         raise ValueError(f"mask must have the targets' shape {y.shape}, got {keep.shape}")
-    log_y_hat = log_softmax(o)  # ln ŷ, from eq. (4)
+    log_y_hat = log_softmax(o)  # ln ŷ, shifted by the largest logit so that e^o cannot overflow
+    y_hat = np.exp(log_y_hat)  # eq. (4)
     rows, labels = log_y_hat.reshape(-1, V), y.reshape(-1)
     picked = rows[np.arange(len(labels)), labels]  # ln ŷ[y] for every entry
     counted = picked if keep is None else picked[keep.reshape(-1)]
     loss = -np.sum(counted)  # eq. (5), over the counted entries
-    dlogits = np.exp(log_y_hat) - (labels[:, None] == np.arange(V)).reshape(o.shape)  # eq. (6)
+    dlogits = y_hat - (labels[:, None] == np.arange(V)).reshape(o.shape)  # eq. (6)
     return loss, dlogits if keep is None else dlogits * keep[..., None]

@@ -22,6 +22,12 @@ import rnn
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 EQUATIONS = set(range(1, 16))
+CODE = (
+    ROOT / "rnn" / "model.py",
+    ROOT / "rnn" / "loss.py",
+    *sorted((ROOT / "rnn" / "layers").glob("*.py")),
+)
+"""The modules whose lines the derivation page shows: model, loss and layers."""
 
 INCLUDE = re.compile(
     r"^(?P<fence>`{3,}|:{3,})\{literalinclude\}\s+(?P<path>\S+)[ \t]*\n"
@@ -75,7 +81,7 @@ def test_the_derivation_shows_every_equation_from_its_marked_line() -> None:
     shown = set()
     for path, options in _includes(DOCS / "derivation.md"):
         marker = re.fullmatch(r"# eq\. \((\d+)\)", options.get("start-at", ""))
-        if marker and path == ROOT / "rnn" / "model.py":
+        if marker and path in CODE:
             assert options.get("end-at") == options["start-at"], options
             shown.add(int(marker[1]))
     assert shown == EQUATIONS, f"equations without code on the page: {EQUATIONS - shown}"
@@ -97,16 +103,15 @@ def _qualnames(path: Path) -> dict[str, tuple[int, int]]:
 
 
 def test_each_derivation_caption_names_the_function_around_its_line() -> None:
-    """A caption ``rnn/model.py: RNN._hidden_backward`` must name where the line really is."""
-    model = ROOT / "rnn" / "model.py"
-    lines = model.read_text(encoding="utf-8").splitlines()
-    spans = _qualnames(model)
+    """A caption ``rnn/layers/rnn.py: RNNLayer.step_backward`` must name where the line is."""
     for path, options in _includes(DOCS / "derivation.md"):
-        if path != model or "caption" not in options:
+        if path not in CODE or "caption" not in options:
             continue
+        lines = path.read_text(encoding="utf-8").splitlines()
+        spans = _qualnames(path)
         file, _, qualname = options["caption"].partition(": ")
-        assert file == "rnn/model.py", options["caption"]
-        assert qualname in spans, f"caption names {qualname}, which rnn/model.py lacks"
+        assert file == path.relative_to(ROOT).as_posix(), options["caption"]
+        assert qualname in spans, f"caption names {qualname}, which {file} lacks"
         first, last = spans[qualname]
         line = 1 + next(i for i, text in enumerate(lines) if options["start-at"] in text)
         assert first <= line <= last, (
@@ -117,9 +122,15 @@ def test_each_derivation_caption_names_the_function_around_its_line() -> None:
 def test_the_derivation_map_names_functions_that_exist() -> None:
     derivation = (DOCS / "derivation.md").read_text(encoding="utf-8")
     table = derivation[derivation.index("## The map at a glance") :]
-    names = set(re.findall(r"^\|[^|]+\|[^|]+\| `([\w.]+)` \|", table, re.MULTILINE))
+    names = set(
+        re.findall(
+            r"`([\w.]+)`",
+            "\n".join(row.split("|")[3] for row in table.splitlines() if row.startswith("| [")),
+        )
+    )
     assert names, "the map names no function"
-    assert names <= set(_qualnames(ROOT / "rnn" / "model.py")), names
+    defined = set().union(*(_qualnames(path) for path in CODE))
+    assert names <= defined, names - defined
 
 
 @pytest.mark.parametrize("page", _pages(), ids=lambda p: p.name)
@@ -142,10 +153,10 @@ def test_every_included_marker_is_still_in_the_code(page: Path) -> None:
 
 def test_each_equation_marker_sits_on_a_line_of_code() -> None:
     """A marker in a comment-only line or a docstring would show the reader no code."""
-    lines = (ROOT / "rnn" / "model.py").read_text(encoding="utf-8").splitlines()
+    lines = [line for path in CODE for line in path.read_text(encoding="utf-8").splitlines()]
     for n in EQUATIONS:
         marked = [line for line in lines if f"# eq. ({n})" in line]
-        assert marked, f"no line of rnn/model.py carries '# eq. ({n})'"
+        assert marked, f"no line of the model, loss or layers carries '# eq. ({n})'"
         code = marked[0].split("#", 1)[0].strip()
         assert code, f"the first '# eq. ({n})' line has no code: {marked[0]!r}"
 

@@ -402,7 +402,7 @@ class Layer(ABC, Generic[StepCache]):
         if k is None:
             dstate = last
             for t in reversed(range(T)):
-                dstate = accumulate(t, add_to_h(dstate, up[t]))  # eq. (9), and (L7), (G6)
+                dstate = accumulate(t, add_to_h(dstate, up[t]))  # eq. (9), eq. (L7), eq. (G6)
             dstate0 = dstate
         else:
             dstate0 = zero
