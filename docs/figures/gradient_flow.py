@@ -14,8 +14,8 @@ to the cell state :math:`s^{(t)}`). It writes
 - ``gradient_flow.md``: a table of them at a few distances, and the training losses.
 
 How the gradient is obtained: the state :math:`h^{(t)}` is treated as the initial state
-of the window's remaining steps ``t + 1 .. T``, and the cell's own backward recurrence
-(``_hidden_backward``, the code that training uses) is fed the output-layer gradient of
+of the window's remaining steps ``t + 1 .. T``, and the layer's own backward pass
+(``Layer.backward``, the code that training uses) is fed the output-layer gradient of
 step T only. What it returns for the initial state is :math:`\partial L^{(T)} / \partial
 h^{(t)}` exactly: there is no subtraction of two larger gradients, so values far below
 rounding of the total gradient are still measured correctly.
@@ -82,7 +82,7 @@ def state_gradients(model: RecurrentModel, x: Any, y: Any) -> list[Any]:
         do[0, y[-1]] -= 1.0
         dhs = np.zeros(cache.hs.shape, dtype=cache.hs.dtype)
         dhs[-1] = do @ V  # only L(T) contributes
-        _, dstate = model._hidden_backward(cache, dhs, None)
+        _, _, dstate = model.layers[0].backward(dhs, cache.layers[0])
         grads.append(dstate)
     return grads
 
