@@ -274,9 +274,9 @@ class Layer(ABC, Generic[StepCache]):
 
     # ------------------------------------------------------------------ the cell's steps
 
-    @abstractmethod
     def zero_state(self, batch_size: int, dtype: Any = np.float64) -> State:
-        """The zero state for ``batch_size`` sequences."""
+        """Zeros of shape (B, H), the state of a cell whose state is h alone."""
+        return np.zeros((batch_size, self.hidden_size), dtype)
 
     @abstractmethod
     def step_forward(self, x_t: Array, state: State) -> tuple[State, StepCache]:
@@ -424,9 +424,14 @@ class Layer(ABC, Generic[StepCache]):
 
     # -------------------------------------------------------------------- validation
 
-    @abstractmethod
     def check_state(self, state: Any, batch_size: int, batched: bool, name: str) -> State:
-        """Validate a state (None means zeros) and return it in (B, H) form."""
+        """Validate h, (H,) or (B, H), and return it as (B, H); None gives zeros.
+
+        A cell whose state is more than h (the LSTM's pair) overrides this.
+        """
+        if state is None:
+            return self.zero_state(batch_size, getattr(self, self.param_names[0]).dtype)
+        return check_array_state(name, state, batch_size, self.hidden_size, batched)
 
 
 def check_sequence(name: str, value: Any, input_size: int) -> tuple[Array, bool]:

@@ -13,7 +13,6 @@ import numpy as np
 from rnn.layers.base import (
     Array,
     Layer,
-    check_array_state,
     input_gradients,
     input_term,
     sigmoid,
@@ -134,16 +133,6 @@ class GRULayer(Layer[GRUCache]):
         shapes.update({f"W_{k}": (H, H) for k in GATES})
         shapes.update({f"b_{k}": (H,) for k in GATES})
         return {**shapes, "b_hn": (H,)}
-
-    def zero_state(self, batch_size: int, dtype: Any = np.float64) -> Array:
-        """Zeros of shape (B, H)."""
-        return np.zeros((batch_size, self.hidden_size), dtype)
-
-    def check_state(self, state: Any, batch_size: int, batched: bool, name: str) -> Array:
-        """Validate h (H,) or (B, H); None gives zeros. Returns (B, H)."""
-        if state is None:
-            return self.zero_state(batch_size, self.U_r.dtype)
-        return check_array_state(name, state, batch_size, self.hidden_size, batched)
 
     def step_forward(self, x_t: Array, state: Array) -> tuple[Array, GRUCache]:
         """One step: h(t) from x(t) (B,) or (B, D) and h(t−1) (B, H)."""

@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from rnn.layers.base import Array, Layer, check_array_state, input_gradients, input_term
+from rnn.layers.base import Array, Layer, input_gradients, input_term
 
 __all__ = ["RNNCache", "RNNLayer"]
 
@@ -99,16 +99,6 @@ class RNNLayer(Layer[RNNCache]):
         """Shapes ``U (H, D)``, ``W (H, H)``, ``b (H,)``."""
         H, D = hidden_size, input_size
         return {"U": (H, D), "W": (H, H), "b": (H,)}
-
-    def zero_state(self, batch_size: int, dtype: Any = np.float64) -> Array:
-        """Zeros of shape (B, H)."""
-        return np.zeros((batch_size, self.hidden_size), dtype)
-
-    def check_state(self, state: Any, batch_size: int, batched: bool, name: str) -> Array:
-        """Validate h (H,) or (B, H); None gives zeros. Returns (B, H)."""
-        if state is None:
-            return self.zero_state(batch_size, self.U.dtype)
-        return check_array_state(name, state, batch_size, self.hidden_size, batched)
 
     def step_forward(self, x_t: Array, state: Array) -> tuple[Array, RNNCache]:
         """One step: h(t) from x(t) (B,) or (B, D) and h(t−1) (B, H)."""
