@@ -454,7 +454,7 @@ def check_sequence(name: str, value: Any, input_size: int) -> tuple[Array, bool]
                 f"{name} must lie in [0, {input_size}), got {low if low < 0 else high}"
             )
         batched = arr.ndim == 2
-        return (arr if batched else arr[:, None]).astype(np.intp), batched
+        return (arr if batched else arr[:, None]).astype(np.intp, copy=False), batched
     if arr.dtype.kind not in "fc" or arr.ndim < 2:  # not dense vectors: indices expected
         raise TypeError(f"{name} must be an integer array, got dtype {arr.dtype}")
     if arr.ndim > 3:
