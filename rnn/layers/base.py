@@ -82,18 +82,24 @@ def one_hot(x_t: Array, size: int, dtype: Any) -> Array:
     return rows
 
 
-def input_gradients(U: Array, x_t: Array, delta: Array) -> tuple[Array, Array | None]:
-    r""":math:`\nabla U = \delta x^{(t)\top}` and :math:`\nabla x^{(t)} = U^\top \delta`.
+def input_weight_gradient(U: Array, x: Array, delta: Array) -> Array:
+    r""":math:`\nabla U = \sum \delta x^\top` over the rows of ``delta`` (N, H) and ``x``.
 
-    ``delta`` (B, H) is the gradient at the pre-activation that ``U x(t)`` enters. For
-    integer ``x_t`` the inputs are indices, not variables: the second result is None.
+    ``x`` is (N,) indices of one-hot inputs, or (N, D) dense inputs; the rows are the
+    sequences of one step, or every (step, sequence) pair of a window.
     """
+    x_rows = one_hot(x, U.shape[1], delta.dtype) if x.dtype.kind in "iu" else x
+    dU: Array = delta.T @ x_rows
+    return dU
+
+
+def input_gradient(U: Array, x_t: Array, delta: Array) -> Array | None:
+    r""":math:`\nabla x^{(t)} = U^\top \delta`, (B, D); None for one-hot indices, which are
+    not variables."""
     if x_t.dtype.kind in "iu":
-        dU: Array = delta.T @ one_hot(x_t, U.shape[1], delta.dtype)
-        return dU, None
-    dU_dense: Array = delta.T @ x_t
+        return None
     dx: Array = delta @ U
-    return dU_dense, dx
+    return dx
 
 
 def add_to_h(dstate: State, dh: Array) -> State:
@@ -147,6 +153,12 @@ class SequenceCache(Generic[StepCache]):
         """The hidden states h(1) .. h(T), (T, B, H)."""
         hs: Array = getattr(self.steps, "h")  # noqa: B009 (every step cache has the field)
         return hs
+
+    def rows(self) -> StepCache:
+        """The cache with steps and sequences flattened: every field (T·B, ...), row t·B + b."""
+        steps: Any = self.steps
+        flat: StepCache = type(steps)(*(f.reshape(-1, *f.shape[2:]) for f in steps))
+        return flat
 
     @property
     def length(self) -> int:
@@ -283,11 +295,26 @@ class Layer(ABC, Generic[StepCache]):
         """One step: the state after input ``x_t`` (B,) or (B, D), and the step's cache."""
 
     @abstractmethod
+    def step_deltas(
+        self, dstate: State, cache: StepCache
+    ) -> tuple[State, Array | None, tuple[Array, ...]]:
+        """One step backwards through the recurrence: from the gradient at the state after
+        the step to the gradient at the state before it, at the input (None for one-hot
+        inputs), and at the step's pre-activations (the deltas)."""
+
+    @abstractmethod
+    def param_gradients(self, deltas: tuple[Array, ...], cache: StepCache) -> dict[str, Array]:
+        """The parameter gradients from deltas and a cache whose fields have N rows: the
+        batch of one step, or all T·B rows of a sequence, which sums over the steps."""
+
     def step_backward(
         self, dstate: State, cache: StepCache
     ) -> tuple[State, Array | None, dict[str, Array]]:
-        """One step backwards: from the gradient at the state after the step to the
-        gradient at the state before it, at the input, and at every parameter."""
+        """One step backwards: from the gradient at the state after the step to the gradient
+        at the state before it, at the input (None for one-hot inputs), and at every
+        parameter (this step's share of each sum over time)."""
+        dstate_prev, dx_t, deltas = self.step_deltas(dstate, cache)
+        return dstate_prev, dx_t, self.param_gradients(deltas, cache)
 
     # --------------------------------------------------------------- the sequence passes
 
@@ -388,13 +415,15 @@ class Layer(ABC, Generic[StepCache]):
             zero if dstate_T is None else self.check_state(dstate_T, B, cache.batched, "dstate_T")
         )
         k = check_truncation(truncation)
-        grads: dict[str, Array] = {}
+        deltas: list[Array] = []  # each delta of every step, (T, B, H)
         dx: list[tuple[int, Array]] | None = None if cache.x.dtype.kind in "iu" else []
 
         def accumulate(t: int, dstate: State) -> State:
-            nonlocal grads
-            dstate_prev, dx_t, step_grads = self.step_backward(dstate, cache.step(t))
-            grads = {k_: grads.get(k_, 0) + g for k_, g in step_grads.items()}
+            dstate_prev, dx_t, step = self.step_deltas(dstate, cache.step(t))
+            if not deltas:
+                deltas.extend(np.zeros((T, *d.shape), np.result_type(d, up)) for d in step)
+            for buffer, d in zip(deltas, step, strict=True):
+                buffer[t] += d  # our own buffer: the deltas of step t, from every chain
             if dx is not None and dx_t is not None:
                 dx.append((t, dx_t))
             return dstate_prev
@@ -420,6 +449,8 @@ class Layer(ABC, Generic[StepCache]):
             dx_total = dx_total if cache.batched else dx_total[:, 0]
         if not cache.batched:
             dstate0 = map_state(lambda a: a[0], dstate0)
+        rows = tuple(d.reshape(T * B, *d.shape[2:]) for d in deltas)
+        grads = self.param_gradients(rows, cache.rows())  # Σ over t as one product each
         return {name: grads[name] for name in self.param_names}, dx_total, dstate0
 
     # -------------------------------------------------------------------- validation

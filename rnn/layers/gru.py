@@ -13,8 +13,9 @@ import numpy as np
 from rnn.layers.base import (
     Array,
     Layer,
-    input_gradients,
+    input_gradient,
     input_term,
+    input_weight_gradient,
     sigmoid,
 )
 
@@ -144,24 +145,31 @@ class GRULayer(Layer[GRUCache]):
         h = (1.0 - z) * n + z * h_prev  # eq. (G5)
         return h, GRUCache(x_t, h_prev, r, z, m, n, h)
 
-    def step_backward(
+    def step_deltas(
         self, dstate: Array, cache: GRUCache
-    ) -> tuple[Array, Array | None, dict[str, Array]]:
-        """One step backwards: from ∇h(t) (B, H) to ∇h(t−1), ∇x(t) and the step's share of
-        the parameter gradients."""
+    ) -> tuple[Array, Array | None, tuple[Array, ...]]:
+        """One step backwards: from ∇h(t) (B, H) to ∇h(t−1), ∇x(t) and the deltas
+        (δ_r, δ_z, δ_n, δ_m)."""
         dh = dstate
         r, z, m, n = cache.r, cache.z, cache.m, cache.n
         d_n = dh * (1.0 - z) * (1.0 - n * n)  # eq. (G7)
         d_z = dh * (cache.h_prev - n) * z * (1.0 - z)  # eq. (G8)
         d_m = d_n * r  # eq. (G9)
         d_r = d_n * m * r * (1.0 - r)  # eq. (G10)
-        dU_r, dx_r = input_gradients(self.U_r, cache.x, d_r)  # eq. (G13)
-        dU_z, dx_z = input_gradients(self.U_z, cache.x, d_z)  # eq. (G13)
-        dU_n, dx_n = input_gradients(self.U_n, cache.x, d_n)  # eq. (G13)
-        grads = {
-            "U_r": dU_r,
-            "U_z": dU_z,
-            "U_n": dU_n,
+        dx_r = input_gradient(self.U_r, cache.x, d_r)
+        dx_z = input_gradient(self.U_z, cache.x, d_z)
+        dx_n = input_gradient(self.U_n, cache.x, d_n)
+        dx = None if dx_r is None or dx_z is None or dx_n is None else dx_r + dx_z + dx_n
+        dh_prev = z * dh + d_r @ self.W_r + d_z @ self.W_z + d_m @ self.W_n  # eq. (G14)
+        return dh_prev, dx, (d_r, d_z, d_n, d_m)
+
+    def param_gradients(self, deltas: tuple[Array, ...], cache: GRUCache) -> dict[str, Array]:
+        """The gradients (G11) to (G13) from the deltas (N, H) and the cache's rows."""
+        d_r, d_z, d_n, d_m = deltas
+        return {
+            "U_r": input_weight_gradient(self.U_r, cache.x, d_r),  # eq. (G13)
+            "U_z": input_weight_gradient(self.U_z, cache.x, d_z),  # eq. (G13)
+            "U_n": input_weight_gradient(self.U_n, cache.x, d_n),  # eq. (G13)
             "W_r": d_r.T @ cache.h_prev,  # eq. (G12)
             "W_z": d_z.T @ cache.h_prev,  # eq. (G12)
             "W_n": d_m.T @ cache.h_prev,  # eq. (G12)
@@ -170,6 +178,3 @@ class GRULayer(Layer[GRUCache]):
             "b_n": d_n.sum(axis=0),  # eq. (G11)
             "b_hn": d_m.sum(axis=0),  # eq. (G11)
         }
-        dx = None if dx_r is None or dx_z is None or dx_n is None else dx_r + dx_z + dx_n
-        dh_prev = z * dh + d_r @ self.W_r + d_z @ self.W_z + d_m @ self.W_n  # eq. (G14)
-        return dh_prev, dx, grads

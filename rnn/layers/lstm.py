@@ -15,8 +15,9 @@ from rnn.layers.base import (
     Array,
     Layer,
     check_array_state,
-    input_gradients,
+    input_gradient,
     input_term,
+    input_weight_gradient,
     sigmoid,
 )
 
@@ -189,32 +190,35 @@ class LSTMLayer(Layer[LSTMCache]):
         h = q * tanh_s  # eq. (L6)
         return (h, s), LSTMCache(x_t, h_prev, s_prev, i, f, g, q, tanh_s, s, h)
 
-    def step_backward(
+    def step_deltas(
         self, dstate: tuple[Array, Array], cache: LSTMCache
-    ) -> tuple[tuple[Array, Array], Array | None, dict[str, Array]]:
+    ) -> tuple[tuple[Array, Array], Array | None, tuple[Array, ...]]:
         """One step backwards: from (∇h(t), the part of ∇s(t) from step t + 1), each (B, H),
-        to the same pair one step earlier, ∇x(t) and the step's share of the parameter
-        gradients."""
+        to the same pair one step earlier, ∇x(t), and the deltas (δ_i, δ_f, δ_g, δ_q)."""
         dh, ds_next = dstate
         i, f, g, q, tanh_s = cache.i, cache.f, cache.g, cache.q, cache.tanh_s
         ds = q * (1.0 - tanh_s * tanh_s) * dh + ds_next  # eq. (L8)
-        deltas = {
-            "q": dh * tanh_s * q * (1.0 - q),  # eq. (L9)
-            "i": ds * g * i * (1.0 - i),  # eq. (L10)
-            "f": ds * cache.s_prev * f * (1.0 - f),  # eq. (L11)
-            "g": ds * i * (1.0 - g * g),  # eq. (L12)
-        }
-        grads: dict[str, Array] = {}
-        dx: Array | None = None
+        d_q = dh * tanh_s * q * (1.0 - q)  # eq. (L9)
+        d_i = ds * g * i * (1.0 - i)  # eq. (L10)
+        d_f = ds * cache.s_prev * f * (1.0 - f)  # eq. (L11)
+        d_g = ds * i * (1.0 - g * g)  # eq. (L12)
+        deltas = (d_i, d_f, d_g, d_q)  # in the order of GATES
         dh_prev = np.zeros_like(dh)
-        for k in GATES:
-            d, W = deltas[k], getattr(self, f"W_{k}")
+        dx: Array | None = None
+        for k, d in zip(GATES, deltas, strict=True):
+            dh_prev = dh_prev + d @ getattr(self, f"W_{k}")  # eq. (L16): Σ_k W_kᵀ δ_k(t)
+            dx_k = input_gradient(getattr(self, f"U_{k}"), cache.x, d)
+            dx = dx_k if dx is None or dx_k is None else dx + dx_k
+        ds_prev = f * ds  # eq. (L16): f(t) ⊙ ∇s(t) reaches s(t−1)
+        return (dh_prev, ds_prev), dx, deltas
+
+    def param_gradients(self, deltas: tuple[Array, ...], cache: LSTMCache) -> dict[str, Array]:
+        """∇b_k, ∇W_k, ∇U_k from the deltas (N, H) and the cache's rows."""
+        grads: dict[str, Array] = {}
+        for k, d in zip(GATES, deltas, strict=True):
             grads[f"b_{k}"] = d.sum(axis=0)  # eq. (L13)
             grads[f"W_{k}"] = d.T @ cache.h_prev  # eq. (L14)
-            grads[f"U_{k}"], dx_k = input_gradients(
+            grads[f"U_{k}"] = input_weight_gradient(
                 getattr(self, f"U_{k}"), cache.x, d
             )  # eq. (L15)
-            dx = dx_k if dx is None or dx_k is None else dx + dx_k
-            dh_prev = dh_prev + d @ W  # eq. (L16): Σ_k W_kᵀ δ_k(t) reaches h(t−1)
-        ds_prev = f * ds  # eq. (L16): f(t) ⊙ ∇s(t) reaches s(t−1)
-        return (dh_prev, ds_prev), dx, grads
+        return grads

@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from rnn.layers.base import Array, Layer, input_gradients, input_term
+from rnn.layers.base import Array, Layer, input_gradient, input_term, input_weight_gradient
 
 __all__ = ["RNNCache", "RNNLayer"]
 
@@ -107,15 +107,20 @@ class RNNLayer(Layer[RNNCache]):
         h = np.tanh(a)  # eq. (2)
         return h, RNNCache(x_t, h_prev, h)
 
-    def step_backward(
+    def step_deltas(
         self, dstate: Array, cache: RNNCache
-    ) -> tuple[Array, Array | None, dict[str, Array]]:
-        """One step backwards: from ∇h(t) (B, H) to ∇h(t−1), ∇x(t) and the step's share of
-        the parameter gradients."""
+    ) -> tuple[Array, Array | None, tuple[Array, ...]]:
+        """One step backwards: from ∇h(t) (B, H) to ∇h(t−1), ∇x(t) and δ(t)."""
         dh = dstate
         delta = (1.0 - cache.h * cache.h) * dh  # eq. (10)
+        dx = input_gradient(self.U, cache.x, delta)
+        dh_prev = delta @ self.W  # eq. (14): the Wᵀ δ(t) that reaches h(t−1)
+        return dh_prev, dx, (delta,)
+
+    def param_gradients(self, deltas: tuple[Array, ...], cache: RNNCache) -> dict[str, Array]:
+        """∇b, ∇W, ∇U from δ (N, H) and the cache's rows: one step, or a whole sequence."""
+        (delta,) = deltas
         db = delta.sum(axis=0)  # eq. (11)
         dW = delta.T @ cache.h_prev  # eq. (12)
-        dU, dx = input_gradients(self.U, cache.x, delta)  # eq. (13)
-        dh_prev = delta @ self.W  # eq. (14): the Wᵀ δ(t) that reaches h(t−1)
-        return dh_prev, dx, {"U": dU, "W": dW, "b": db}
+        dU = input_weight_gradient(self.U, cache.x, delta)  # eq. (13)
+        return {"U": dU, "W": dW, "b": db}
