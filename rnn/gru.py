@@ -114,6 +114,7 @@ class GRU(RecurrentModel):
 
     Examples
     --------
+    >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> model = GRU.random(vocab_size=5, hidden_size=3, rng=rng)
     >>> model.U_r.shape, model.W_n.shape, model.b_hn.shape, model.V.shape

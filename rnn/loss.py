@@ -133,4 +133,4 @@ def softmax_cross_entropy(logits: Any, targets: Any, mask: Any = None) -> tuple[
     counted = picked if keep is None else picked[keep.reshape(-1)]
     loss = -np.sum(counted)  # eq. (5), over the counted entries
     dlogits = y_hat - (labels[:, None] == np.arange(V)).reshape(o.shape)  # eq. (6)
-    return loss, dlogits if keep is None else dlogits * keep[..., None]
+    return loss, dlogits if keep is None else np.where(keep[..., None], dlogits, 0.0)

@@ -117,6 +117,7 @@ class LSTM(RecurrentModel):
 
     Examples
     --------
+    >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> model = LSTM.random(vocab_size=5, hidden_size=3, rng=rng)
     >>> model.U_i.shape, model.W_f.shape, model.b_f.tolist(), model.V.shape
