@@ -80,12 +80,10 @@ import numpy as np
 import scipy.sparse
 from numpy.typing import NDArray
 
-from rnn.model import (
-    RecurrentModel,
-    _check_array_state,
-    _check_inputs,
-    _check_truncation,
-)
+from rnn.layers.base import check_array_state as _check_array_state
+from rnn.layers.base import check_sequence as _check_inputs
+from rnn.layers.base import check_truncation as _check_truncation
+from rnn.model import RecurrentModel
 
 __all__ = [
     "CELLS",
