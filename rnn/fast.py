@@ -83,7 +83,7 @@ from numpy.typing import NDArray
 from rnn.layers.base import check_array_state as _check_array_state
 from rnn.layers.base import check_sequence as _check_inputs
 from rnn.layers.base import check_truncation as _check_truncation
-from rnn.model import RecurrentModel
+from rnn.model import RecurrentModel, layer_suffix
 
 __all__ = [
     "CELLS",
@@ -708,7 +708,7 @@ def loss_and_gradients(
     Parameters
     ----------
     model : RecurrentModel
-        A single-layer RNN, LSTM or GRU.
+        An RNN, LSTM or GRU with any number of layers, reading character indices.
     inputs, targets : array_like of int, shape (T,) or (T, B)
         Input and target character indices.
     h0 : array_like, shape (H,) or (B, H), or the LSTM's pair, optional
@@ -753,9 +753,17 @@ def loss_and_gradients(
         given = y.shape if y_batched else y.shape[:1]
         raise ValueError(f"targets must have the inputs' shape {shape}, got {given}")
     truncation = _check_truncation(truncation)
-    parts = state0 if isinstance(state0, tuple) else (state0,)
-    P = _pack(cell, params, np.result_type(*params.values(), *parts))
-    hs, state_T, cache = _forward(cell, P, x, state0)
+    states = (state0,) if model.num_layers == 1 else state0  # one state per layer
+    arrays = [a for s in states for a in (s if isinstance(s, tuple) else (s,))]
+    dtype = np.result_type(*params.values(), *arrays)
+    packed, caches, finals, hs = [], [], [], x
+    for layer, state in enumerate(states):  # bottom first; layer l ≥ 1 reads layer l − 1's h
+        suffix = layer_suffix(layer)
+        P = _pack(cell, {n: params[n + suffix] for n in PARAM_NAMES[cell]}, dtype)
+        hs, last, cache = _forward(cell, P, hs, state)
+        packed.append(P)
+        caches.append(cache)
+        finals.append(last)
     H = hs.shape[-1]
     h = hs.reshape(T * B, H)
     logits = h @ Vw.T.astype(h.dtype, copy=False)  # eq. (3), all steps at once
@@ -769,10 +777,17 @@ def loss_and_gradients(
         upstream: Upstream = (logits @ Vw).reshape(T, B, H)  # eq. (9)'s Vᵀ ∇o(t) L term
     else:  # a product per step: no (T, B, H) buffer beside the gates' (T, B, G)
         upstream = _output_gradient(logits.reshape(T, B, -1), Vw.astype(h.dtype, copy=False))
-    cell_grads, _, _ = _backward(cell, P, upstream, cache, None, truncation, consume=True)
-    grads.update(cell_grads)
+    for layer in reversed(range(model.num_layers)):  # each layer's dx is the upstream below
+        suffix = layer_suffix(layer)
+        cell_grads, dx, _ = _backward(
+            cell, packed[layer], upstream, caches[layer], None, truncation, consume=True
+        )
+        grads.update({name + suffix: g for name, g in cell_grads.items()})
+        if dx is not None:  # None below the bottom layer, whose inputs are indices
+            upstream = dx
     if not batched:
-        state_T = tuple(s[0] for s in state_T) if isinstance(state_T, tuple) else state_T[0]
+        finals = [tuple(a[0] for a in s) if isinstance(s, tuple) else s[0] for s in finals]
+    state_T = finals[0] if model.num_layers == 1 else tuple(finals)
     return float(loss), {name: grads[name] for name in model.param_names}, state_T
 
 

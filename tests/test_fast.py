@@ -85,6 +85,35 @@ def test_loss_and_gradients_equal_the_models_own(
 
 
 @pytest.mark.parametrize("cell", sorted(CELLS))
+@example(num_layers=2, T=1, B=1, truncation=None, seed=0)
+@given(
+    num_layers=st.integers(2, 3),
+    T=sequence_lengths(max_value=6),
+    B=batch_sizes(max_value=3),
+    truncation=st.one_of(st.none(), st.integers(1, 4)),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_stacked_models_equal_the_models_own(
+    cell: str, num_layers: int, T: int, B: int, truncation: int | None, seed: int
+) -> None:
+    """Stacked layers: each layer's dx is the upstream gradient of the layer below, and a
+    truncated model truncates every layer, as the reference does."""
+    rng = np.random.default_rng(seed)
+    model = CELLS[cell].random(6, 4, rng, num_layers=num_layers, scale=0.6)
+    x, y = rng.integers(0, 6, (T, B)), rng.integers(0, 6, (T, B))
+    h0 = map_state(lambda a: rng.standard_normal(a.shape), model.initial_state(B))
+    loss, grads, last = fast.loss_and_gradients(model, x, y, h0, truncation)
+    ref_loss, ref_grads, ref_last = model.loss_and_gradients(x, y, h0, truncation)
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-12, atol=0)
+    assert list(grads) == list(ref_grads) == list(model.param_names)
+    scale = max(float(np.max(np.abs(g), initial=0.0)) for g in ref_grads.values())
+    for name, g in grads.items():  # the floor as in the single-layer test above
+        np.testing.assert_allclose(g, ref_grads[name], rtol=1e-12, atol=1e-12 * scale)
+    for k, a in state_arrays(last).items():
+        assert_normwise_close(k, a, state_arrays(ref_last)[k], rtol=1e-12)
+
+
+@pytest.mark.parametrize("cell", sorted(CELLS))
 def test_float32_parameters_give_float32_gradients_near_the_float64_ones(cell: str) -> None:
     model = CELLS[cell].random(7, 6, np.random.default_rng(5), scale=0.5, dtype=np.float32)
     model64 = model.with_params({k: v.astype(np.float64) for k, v in model.params.items()})
