@@ -47,7 +47,7 @@ release = rnn.__version__
 version = release
 
 extensions = [
-    "myst_parser",
+    "myst_nb",  # MyST pages and the executable notebooks of docs/tutorials (includes myst_parser)
     "numpydoc",
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
@@ -56,12 +56,19 @@ extensions = [
     "sphinx-mathjax-offline",
 ]
 
-source_suffix = {".md": "markdown"}
+source_suffix = {".md": "myst-nb"}  # a page with a kernelspec in its header is a notebook
 exclude_patterns = ["_build", "_generated", "figures", "Thumbs.db", ".DS_Store"]
 root_doc = "index"
 
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist", "substitution"]
 myst_heading_anchors = 3
+
+# The tutorials are text notebooks: every build runs each from a fresh kernel (the docs
+# environment's python), in a temporary folder, and a cell that raises fails the build.
+nb_execution_mode = "force"
+nb_execution_raise_on_error = True
+nb_execution_in_temp = True
+nb_execution_timeout = 300  # seconds per cell; the longest cell trains for well under 60 s
 
 # The numpydoc docstrings already state every type; annotations such as NDArray[Any] would
 # only add cross-references that cannot resolve offline.
