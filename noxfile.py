@@ -14,6 +14,8 @@ nox.options.reuse_existing_virtualenvs = True
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 TORCH = "torch==2.13.0"  # the CPU build on disk; an open range would pull a CUDA build
+IGNORED = ["--ignore=tests/crosscheck", "--ignore=tests/notebooks"]
+"""Tests that need more than the test group: PyTorch (``crosscheck``), Jupyter (``notebooks``)."""
 
 
 def _group(name: str) -> list[str]:
@@ -36,7 +38,7 @@ def tests(session: nox.Session) -> None:
         "rnn",
         "verification",
         "tests",
-        "--ignore=tests/crosscheck",
+        *IGNORED,
         "--cov",  # of the installed packages named by source_pkgs in pyproject.toml
         "--cov-branch",
         "--cov-report=term-missing:skip-covered",
@@ -80,14 +82,20 @@ def lowest(session: nox.Session) -> None:
     session.install(*pins)
     session.install("--no-deps", ".")
     session.run("python", "-m", "pip", "list", "--format=freeze")
-    session.run("pytest", "tests", "--ignore=tests/crosscheck", "-p", "no:cacheprovider")
+    session.run(
+        "pytest",
+        "tests",
+        *IGNORED,
+        "-p",
+        "no:cacheprovider",
+    )
 
 
 @nox.session(python=[version for version in PYTHONS if version != "3.11"])
 def interpreters(session: nox.Session) -> None:
     """Run the test suite on the other supported Pythons, with the newest dependencies."""
     session.install(".", *_group("test"))
-    session.run("pytest", "tests", "--ignore=tests/crosscheck", *session.posargs)
+    session.run("pytest", "tests", *IGNORED, *session.posargs)
 
 
 @nox.session
@@ -114,6 +122,17 @@ def crosscheck(session: nox.Session) -> None:
     """
     session.install(".", TORCH, *_group("test"))
     session.run("pytest", "tests/crosscheck", "-m", "torch", *session.posargs)
+
+
+@nox.session
+def notebooks(session: nox.Session) -> None:
+    """Run every tutorial notebook of docs/tutorials from top to bottom, as pytest tests.
+
+    The notebooks run in a Jupyter kernel of this session's environment, each in a
+    temporary folder; the docs build runs the same notebooks again.
+    """
+    session.install(".[plot]", *_group("test"), *_group("notebooks"))
+    session.run("pytest", "tests/notebooks", *session.posargs)
 
 
 @nox.session

@@ -1,4 +1,4 @@
-"""The downloadable ``.ipynb`` of each tutorial, from the same text notebook the page is built from.
+"""The downloadable ``.ipynb`` of each tutorial, from the text notebook its page is built from.
 
 ``main(outdir)`` writes ``tutorials/NAME.ipynb`` for every ``docs/tutorials/NAME.md`` that
 is a notebook (its header names a kernel), without outputs: a student runs it. Cells tagged
