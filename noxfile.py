@@ -82,13 +82,7 @@ def lowest(session: nox.Session) -> None:
     session.install(*pins)
     session.install("--no-deps", ".")
     session.run("python", "-m", "pip", "list", "--format=freeze")
-    session.run(
-        "pytest",
-        "tests",
-        *IGNORED,
-        "-p",
-        "no:cacheprovider",
-    )
+    session.run("pytest", "tests", *IGNORED, "-p", "no:cacheprovider")
 
 
 @nox.session(python=[version for version in PYTHONS if version != "3.11"])
