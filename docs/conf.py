@@ -57,14 +57,7 @@ extensions = [
 ]
 
 source_suffix = {".md": "myst-nb"}  # a page with a kernelspec in its header is a notebook
-exclude_patterns = [
-    "_build",
-    "_generated",
-    "figures",
-    "tutorials/drafts",
-    "Thumbs.db",
-    ".DS_Store",
-]
+exclude_patterns = ["_build", "_generated", "figures", "Thumbs.db", ".DS_Store"]
 root_doc = "index"
 
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist", "substitution"]
