@@ -1,10 +1,10 @@
-r"""The gated recurrent unit (GRU): forward pass and backpropagation through time.
+r"""The GRU model: GRU layers, then the output layer and the loss every model shares.
 
-The cell replaces the vanilla recurrence (equations 1 and 2 of the RNN page) with
-equations (G1) to (G5) of the GRU derivation page; the output layer, the softmax and the
-loss, equations (3) to (8), are the ones :class:`rnn.model.RecurrentModel` shares with
-every cell. The backward pass is equations (G6) to (G14), written as ``# eq. (Gn)`` on the
-line that computes each.
+The layers (:class:`rnn.layers.GRULayer`) replace the vanilla recurrence (equations 1 and
+2 of the RNN page) with equations (G1) to (G5) of the GRU derivation page, and their
+backward step is (G6) to (G14), written as ``# eq. (Gn)`` on the line that computes each;
+the output layer, the softmax and the loss, equations (3) to (8), are the ones
+:class:`rnn.model.RecurrentModel` shares with every cell.
 
 The cell is the one of Cho et al. (2014) in the variant that PyTorch's ``torch.nn.GRU``
 computes, where the reset gate multiplies the recurrent term *after* its matrix product.

@@ -1,10 +1,10 @@
-r"""The long short-term memory cell (LSTM): forward pass and backpropagation through time.
+r"""The LSTM model: LSTM layers, then the output layer and the loss every model shares.
 
-The cell replaces the vanilla recurrence (equations 1 and 2 of the RNN page) with
-equations (L1) to (L6) of the LSTM derivation page; the output layer, the softmax and
-the loss, equations (3) to (8), are the ones :class:`rnn.model.RecurrentModel` shares
-with every cell. The backward pass is equations (L7) to (L16), written as ``# eq. (Ln)``
-on the line that computes each.
+The layers (:class:`rnn.layers.LSTMLayer`) replace the vanilla recurrence (equations 1 and
+2 of the RNN page) with equations (L1) to (L6) of the LSTM derivation page, and their
+backward step is (L7) to (L16), written as ``# eq. (Ln)`` on the line that computes each;
+the output layer, the softmax and the loss, equations (3) to (8), are the ones
+:class:`rnn.model.RecurrentModel` shares with every cell.
 
 Notation follows Goodfellow, Bengio and Courville, *Deep Learning* (2016), section 10.10,
 where the cell state is :math:`s` and the output gate :math:`q`: in this package
