@@ -4,26 +4,34 @@ Errors in what the user gave (a bad value, a missing file, a broken checkpoint) 
 reported as one line on standard error with exit status 2, never as a traceback. Each
 command first checks everything it was given and only then starts work, so a refused
 command writes nothing and leaves an existing checkpoint as it was. A training run whose
-loss becomes NaN or infinite stops with one line on standard error and exit status 1.
+loss becomes NaN or infinite, or whose checkpoint cannot be saved, stops with one line on
+standard error and exit status 1; the previous checkpoint stays as it was. SIGINT (Ctrl-C)
+and SIGTERM stop a training run before its next update and any command at once, with one
+line and exit status 130 or 143. A run holds a lock on its checkpoint, so a second run on
+the same file is refused with exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import os
+import signal
 import stat
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any, BinaryIO, NoReturn
+from typing import Any, NoReturn
 
 import numpy as np
 
-from rnn.checkpoint import atomic_write
+from rnn import memory
+from rnn.checkpoint import CheckpointInUse, CheckpointWriteError, atomic_write, checkpoint_lock
 from rnn.checks import check_int, check_non_negative_number, check_text
-from rnn.data import CORPORA, Vocabulary, corpus
+from rnn.data import CORPORA, MAX_CORPUS_BYTES, Vocabulary, corpus
 from rnn.model import RecurrentModel
 from rnn.optim import OPTIMIZERS
 from rnn.training import (
@@ -33,6 +41,7 @@ from rnn.training import (
     Trainer,
     TrainingConfig,
     TrainingDiverged,
+    TrainingInterrupted,
     format_epoch,
     format_evaluation,
     format_header,
@@ -41,7 +50,7 @@ from rnn.training import (
 __all__ = ["main"]
 
 USAGE_ERROR = 2
-DIVERGED = 1
+FAILED = 1
 
 
 class UsageError(Exception):
@@ -64,28 +73,82 @@ def _user_input() -> Iterator[None]:
         raise UsageError(str(err)) from None
 
 
-def read_corpus(path: str | None) -> str:
-    """The text of ``path`` (UTF-8); a name of :data:`rnn.data.CORPORA` (``seed``,
-    ``shakespeare``) or None is a corpus that ships with the package.
+def read_corpus(path: str | None, max_bytes: int = MAX_CORPUS_BYTES) -> str:
+    """The text of ``path`` (UTF-8), of standard input for ``-``; a name of
+    :data:`rnn.data.CORPORA` (``seed``, ``shakespeare``) or None is a corpus that ships
+    with the package.
 
-    A file whose name is one of those names is read as ``./NAME``.
+    A file whose name is one of those names is read as ``./NAME``. Only a regular file is
+    opened: a device (``/dev/zero``) or a FIFO is refused after ``os.stat``, before
+    anything reads it, and more than ``max_bytes`` bytes are refused without being held
+    in memory.
     """
     if path is None or path in CORPORA:
         return corpus(path or "seed")
-    file = Path(path)
-    if file.is_dir():
-        raise UsageError(f"corpus {path!r} is a directory, not a text file")
+    with _user_input():
+        check_int("max_corpus_bytes", max_bytes, minimum=1)
+    limit = f"more than the limit of {max_bytes} bytes (--max-corpus-bytes)"
+    if path == "-":
+        data = _read_at_most(sys.stdin.buffer, max_bytes + 1)
+        if len(data) > max_bytes:
+            raise UsageError(f"the corpus on standard input has {limit}")
+        return _decode_text(data, "corpus on standard input")
+    return _read_text(path, "corpus", max_bytes, limit)
+
+
+def _read_text(path: str, what: str, max_bytes: int, limit: str) -> str:
+    """The UTF-8 text of the regular file ``path`` the user gave as ``what`` (``corpus``,
+    ``priming file``), of at most ``max_bytes`` bytes, or a UsageError saying why not.
+
+    A device or a FIFO is refused after ``os.stat``, before anything opens it; the bytes
+    are read in chunks, so a file that grew past the limit is never held whole.
+    """
+    file = what if what.endswith("file") else f"{what} file"
     try:
-        return file.read_text(encoding="utf-8")
+        info = os.stat(path)
     except FileNotFoundError:
-        raise UsageError(f"corpus file {path!r} does not exist") from None
-    except UnicodeDecodeError as err:
-        raise UsageError(f"corpus file {path!r} is not UTF-8 text ({err.reason})") from None
+        raise UsageError(f"{file} {path!r} does not exist") from None
+    except (OSError, ValueError) as err:  # the only ValueError stat() raises for a str path
+        reason = err.strerror if isinstance(err, OSError) else "a path cannot hold a NUL character"
+        raise UsageError(f"cannot read {file} {path!r}: {reason}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise UsageError(f"{what} {path!r} is a directory, not a text file")
+    if not stat.S_ISREG(info.st_mode):
+        stdin = ", or - to read standard input" if what == "corpus" else ""
+        raise UsageError(
+            f"{what} {path!r} is not a regular file (a device, a FIFO or a socket); "
+            f"give a text file{stdin}"
+        )
+    if info.st_size > max_bytes:
+        raise UsageError(f"{file} {path!r} has {info.st_size} bytes, {limit}")
+    try:
+        with open(path, "rb") as stream:
+            data = _read_at_most(stream, max_bytes + 1)  # it may have grown since os.stat
     except OSError as err:
-        raise UsageError(f"cannot read corpus file {path!r}: {err.strerror}") from None
-    except ValueError:  # the only ValueError open() raises for a str path
-        reason = "a path cannot hold a NUL character"
-        raise UsageError(f"cannot read corpus file {path!r}: {reason}") from None
+        raise UsageError(f"cannot read {file} {path!r}: {err.strerror}") from None
+    if len(data) > max_bytes:
+        raise UsageError(f"{file} {path!r} has {limit}")
+    return _decode_text(data, f"{file} {path!r}")
+
+
+def _read_at_most(stream: Any, limit: int) -> bytes:
+    """Up to ``limit`` bytes of ``stream``, read in chunks: ``read(limit)`` would allocate
+    ``limit`` bytes at once, however short the stream."""
+    chunks, size = [], 0
+    while size < limit:
+        chunk = stream.read(min(2**20, limit - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _decode_text(data: bytes, what: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise UsageError(f"{what} is not UTF-8 text ({err.reason})") from None
 
 
 def _number(text: str) -> float:
@@ -110,9 +173,10 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
         "--corpus",
         metavar="NAME|PATH",
         default="seed",
-        help=f"a corpus that ships with the package ({', '.join(CORPORA)}) or a UTF-8 text "
-        "file (write ./NAME for a file with one of those names)",
+        help=f"a corpus that ships with the package ({', '.join(CORPORA)}), a UTF-8 text "
+        "file (write ./NAME for a file with one of those names), or - for standard input",
     )
+    _add_max_corpus_bytes(parser)
     parser.add_argument("--cell", choices=sorted(CELLS), default=d.cell, help="the cell type")
     parser.add_argument("--hidden-size", type=int, default=d.hidden_size, help="H, hidden units")
     parser.add_argument(
@@ -173,6 +237,16 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--dtype", choices=("float64", "float32"), default=d.dtype, help="training precision"
+    )
+
+
+def _add_max_corpus_bytes(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-corpus-bytes",
+        metavar="N",
+        type=int,
+        default=MAX_CORPUS_BYTES,
+        help=f"refuse a larger corpus (default: {MAX_CORPUS_BYTES}, 1 GiB)",
     )
 
 
@@ -307,13 +381,15 @@ class _TrainingRun:
     resumed: bool
     time_limit: float | None
     bar: _ProgressBar | None
+    signals: list[int]
 
 
-def _prepare_training(args: argparse.Namespace) -> _TrainingRun:
-    """Check every input of ``train`` and build its trainer; writes nothing."""
+def _prepare_training(args: argparse.Namespace, held: contextlib.ExitStack) -> _TrainingRun:
+    """Check every input of ``train`` and build its trainer; writes nothing but the lock
+    files of its outputs, which ``held`` removes."""
     with _user_input():
         config = _config(args)
-    text = read_corpus(args.corpus)
+    text = read_corpus(args.corpus, args.max_corpus_bytes)
     path = args.checkpoint
     if path is None:
         if args.resume:
@@ -329,12 +405,16 @@ def _prepare_training(args: argparse.Namespace) -> _TrainingRun:
         _check_output_path(args.best_checkpoint, "best checkpoint", args.resume)
     if args.metrics is not None:
         _check_output_path(args.metrics, "metrics file", args.resume)
+    for locked in (path, args.best_checkpoint, args.metrics):
+        if locked is not None:
+            _lock(locked, held)
     if not args.resume:
         with _user_input():
             trainer = Trainer(text, config)
     else:
         trainer = _resumed_trainer(path, config, text, args)
     bar = _ProgressBar() if _ProgressBar.wanted() else None
+    received: list[int] = []  # the signals that arrived; _run_training records them
     with _user_input():
         run = trainer.train(
             path,
@@ -342,9 +422,20 @@ def _prepare_training(args: argparse.Namespace) -> _TrainingRun:
             time_limit=args.time_limit,
             metrics=args.metrics,
             best_checkpoint=args.best_checkpoint,
+            should_stop=lambda: bool(received),
             on_update=bar,
         )
-    return _TrainingRun(trainer, run, args.resume, args.time_limit, bar)
+    return _TrainingRun(trainer, run, args.resume, args.time_limit, bar, received)
+
+
+def _lock(path: str, held: contextlib.ExitStack) -> None:
+    """Hold the lock of an output file of the run until ``held`` closes."""
+    try:
+        held.enter_context(checkpoint_lock(path))
+    except CheckpointInUse as err:
+        raise UsageError(str(err)) from None
+    except OSError as err:
+        raise UsageError(f"cannot lock {path!r}: {err.strerror}") from None
 
 
 def _resumed_trainer(
@@ -455,20 +546,36 @@ class _ProgressBar:
         """Remove the bar."""
         if self.bar is not None:
             self.bar.close()
+            self.bar = None
 
 
 def _run_training(job: _TrainingRun) -> int:
     """Train, printing the log (the header only for a new run); the trainer saves the
-    checkpoints, the metrics and the best checkpoint."""
+    checkpoints, the metrics and the best checkpoint.
+
+    SIGINT and SIGTERM stop the run before the next update: one line says what the
+    checkpoint holds, and the exit status is 128 + the signal's number (130, 143).
+    """
     trainer = job.trainer
     if not job.resumed:
         print(format_header(trainer.text), flush=True)
     bar = job.bar or _ProgressBar()  # without a bar, it only prints
-    for result in job.run:
-        bar.write(
-            format_epoch(result) if isinstance(result, EpochResult) else format_evaluation(result)
-        )
-    bar.close()
+    with _deferred_signals(job.signals):
+        try:
+            for result in job.run:
+                line = (
+                    format_epoch(result)
+                    if isinstance(result, EpochResult)
+                    else format_evaluation(result)
+                )
+                bar.write(line)
+        except TrainingInterrupted as err:
+            bar.close()  # before the line on standard error
+            name = signal.Signals(job.signals[0]).name
+            print(f"python -m rnn: {name} received: {_one_line(str(err))}", file=sys.stderr)
+            return 128 + job.signals[0]
+        finally:
+            bar.close()
     if trainer.epoch < trainer.config.epochs:
         print(
             f"Stopped at the time limit of {job.time_limit:g} s after update "
@@ -480,7 +587,44 @@ def _run_training(job: _TrainingRun) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    return _run_training(_prepare_training(args))
+    with contextlib.ExitStack() as held:
+        return _run_training(_prepare_training(args, held))
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class _Stopped(BaseException):
+    """SIGINT or SIGTERM outside the training loop, or a second one inside it: stop now."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop_now(signum: int, frame: object) -> None:
+    raise _Stopped(signum)
+
+
+@contextlib.contextmanager
+def _deferred_signals(received: list[int]) -> Iterator[None]:
+    """Record SIGINT and SIGTERM in ``received`` instead of stopping at once; a second
+    signal stops at once."""
+
+    def defer(signum: int, frame: object) -> None:
+        if received:
+            raise _Stopped(signum)
+        received.append(signum)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread can set handlers
+        return
+    previous = [signal.signal(s, defer) for s in _STOP_SIGNALS]
+    try:
+        yield
+    finally:
+        for s, handler in zip(_STOP_SIGNALS, previous, strict=True):
+            signal.signal(s, handler)
 
 
 @dataclass(frozen=True)
@@ -506,7 +650,8 @@ def _prepare_sampling(args: argparse.Namespace) -> _Sampling:
             check_text("prime", args.prime)
     prime = args.prime
     if args.prime_file is not None:
-        prime = _read_text(args.prime_file, "priming file")
+        limit = f"more than the limit of {MAX_CORPUS_BYTES} bytes"
+        prime = _read_text(args.prime_file, "priming file", MAX_CORPUS_BYTES, limit)
         if not prime:
             raise UsageError(f"priming file {args.prime_file!r} is empty")
     if args.output is not None:
@@ -515,39 +660,38 @@ def _prepare_sampling(args: argparse.Namespace) -> _Sampling:
         trainer = Trainer.load(args.checkpoint)
         prime = trainer.text[0] if prime is None else prime
         trainer.vocab.encode(prime)
+    unprintable = [c for c in trainer.vocab.chars if "\ud800" <= c <= "\udfff"]
+    if unprintable:
+        raise UsageError(
+            f"checkpoint {args.checkpoint!r} has the lone surrogate U+{ord(unprintable[0]):04X} "
+            f"in its vocabulary, which no text output can encode"
+        )
+    with _user_input():  # the priming text's forward pass, before it is allocated
+        memory.check_call(trainer.model, (len(prime), 1))
     return _Sampling(
         trainer.model, trainer.vocab, prime, args.length, args.temperature, args.seed, args.output
     )
 
 
-def _read_text(path: str, what: str) -> str:
-    """The UTF-8 text of a file the user named; a UsageError says why it cannot be read."""
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"{what} {path!r} does not exist") from None
-    except IsADirectoryError:
-        raise UsageError(f"{what} {path!r} is a directory, not a text file") from None
-    except UnicodeDecodeError as err:
-        raise UsageError(f"{what} {path!r} is not UTF-8 text ({err.reason})") from None
-    except (OSError, ValueError) as err:
-        reason = err.strerror if isinstance(err, OSError) else str(err)
-        raise UsageError(f"cannot read {what} {path!r}: {reason}") from None
-
-
 def _run_sampling(job: _Sampling) -> int:
-    """Print the priming string and the generated text, or write them to the output file."""
+    """Print the priming string and the generated text, or write them to the output file,
+    each character as it comes."""
     rng = np.random.default_rng(job.seed)
-    text = job.prime + job.model.sample(job.vocab, rng, job.prime, job.length, job.temperature)
+    characters = itertools.islice(
+        job.model.generate(job.vocab, rng, job.prime, job.temperature), job.length
+    )
     if job.output is None:
-        print(text, flush=True)
+        sys.stdout.write(job.prime)
+        for char in characters:
+            sys.stdout.write(char)
+        sys.stdout.write("\n")
+        sys.stdout.flush()
     else:
-        data = (text + "\n").encode("utf-8")
-
-        def write(file: BinaryIO) -> None:
-            file.write(data)
-
-        atomic_write(job.output, write)
+        with atomic_write(job.output) as file:
+            file.write(job.prime.encode("utf-8"))
+            for char in characters:
+                file.write(char.encode("utf-8"))
+            file.write(b"\n")
     return 0
 
 
@@ -604,6 +748,7 @@ def _add_gradcheck_command(commands: argparse._SubParsersAction[Any]) -> None:
         help="UTF-8 text whose characters are the vocabulary and "
         "whose beginning is the window (default: the seed's text)",
     )
+    _add_max_corpus_bytes(check)
     check.add_argument(
         "--seq-length",
         "--sequence-length",
@@ -653,7 +798,7 @@ def _prepare_gradcheck(args: argparse.Namespace) -> _GradientCheck:
         V = args.vocab_size
         codes = rng.integers(0, V, T + 1)
     else:
-        text = read_corpus(args.corpus)
+        text = read_corpus(args.corpus, args.max_corpus_bytes)
         if len(text) < T + 1:
             raise UsageError(
                 f"the corpus has {len(text)} characters, fewer than --seq-length + 1 = {T + 1}"
@@ -752,28 +897,48 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status.
 
     0 on success; 2 for a bad command line or input, reported in one line on standard
-    error; 1 if the training loss became NaN or infinite.
+    error; 1 if the training loss became NaN or infinite or a checkpoint could not be
+    saved; 128 + the signal's number (130, 143) after SIGINT or SIGTERM.
     """
     try:
-        parser = build_parser()
-        args = parser.parse_args(argv)
-        if args.command is None:  # the same as --help: the usage and the commands
-            parser.parse_args(["--help"])
-        if args.command == "plot":
-            return _plot(args)
-        if args.command == "sample":
-            return _sample(args)
-        if args.command == "gradcheck":
-            return _gradcheck(args)
-        if args.command == "grade":
-            return _grade(args)
-        return _train(args)
+        with _signals_stop_now():
+            parser = build_parser()
+            args = parser.parse_args(argv)
+            if args.command is None:  # the same as --help: the usage and the commands
+                parser.parse_args(["--help"])
+            if args.command == "plot":
+                return _plot(args)
+            if args.command == "sample":
+                return _sample(args)
+            if args.command == "gradcheck":
+                return _gradcheck(args)
+            if args.command == "grade":
+                return _grade(args)
+            return _train(args)
     except UsageError as err:
         print(f"python -m rnn: error: {_one_line(str(err))}", file=sys.stderr)
         return USAGE_ERROR
-    except TrainingDiverged as err:
+    except (TrainingDiverged, CheckpointWriteError) as err:
         print(f"python -m rnn: training stopped: {_one_line(str(err))}", file=sys.stderr)
-        return DIVERGED
+        return FAILED
+    except _Stopped as stop:
+        name = signal.Signals(stop.signum).name
+        print(f"python -m rnn: {name} received: stopped", file=sys.stderr)
+        return 128 + stop.signum
+
+
+@contextlib.contextmanager
+def _signals_stop_now() -> Iterator[None]:
+    """SIGINT and SIGTERM raise ``_Stopped`` (no traceback, temporary files removed)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread can set handlers; a library caller keeps its own
+        return
+    previous = [signal.signal(s, _stop_now) for s in _STOP_SIGNALS]
+    try:
+        yield
+    finally:
+        for s, handler in zip(_STOP_SIGNALS, previous, strict=True):
+            signal.signal(s, handler)
 
 
 def _one_line(message: str) -> str:

@@ -16,7 +16,7 @@ entry                         content
 ``vocabulary``                JSON list of the V characters, in index order
 ``config``                    JSON object of the hyperparameters (``TrainingConfig``)
 ``params/<name>``             one array per parameter
-``optimizer/<name>``          the optimizer's state, one array per parameter
+``optimizer/<key>``           the optimizer's state, :meth:`rnn.optim.Optimizer.state_dict`
 ``rng_state``                 JSON object, ``numpy.random.PCG64().state``
 ``epoch``                     epochs completed
 ``position``                  windows completed in the epoch under way
@@ -47,24 +47,35 @@ import contextlib
 import json
 import math
 import os
+import re
+import stat
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from rnn.data import Vocabulary
+from rnn import memory
+from rnn.data import MAX_CORPUS_BYTES, Vocabulary
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "Checkpoint",
     "CheckpointError",
+    "CheckpointInUse",
+    "CheckpointWriteError",
     "atomic_write",
+    "checkpoint_lock",
     "load_checkpoint",
     "save_checkpoint",
 ]
@@ -83,6 +94,15 @@ _DETAIL_CHARS = 200
 
 class CheckpointError(ValueError):
     """A file that is not a checkpoint this version can load; the message says why."""
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be saved (a full disk, a lost permission, a folder gone); the
+    previous file is untouched and the message says what it holds."""
+
+
+class CheckpointInUse(ValueError):
+    """Another process holds the lock of a checkpoint; the message names its pid."""
 
 
 @dataclass(frozen=True)
@@ -158,50 +178,57 @@ def save_checkpoint(path: str | os.PathLike[str], checkpoint: Checkpoint) -> Non
         If the corpus holds a character outside the vocabulary, or the state is not
         None, an array or a tuple of arrays.
     OSError
-        If the folder does not exist or cannot be written; the target is then untouched.
+        If the folder does not exist or cannot be written, or a write fails; the target
+        is then untouched.
 
     Notes
     -----
-    The archive is written by :func:`atomic_write`.
+    See :func:`atomic_write`.
     """
     arrays = _to_arrays(checkpoint)
-
-    def write(file: BinaryIO) -> None:
+    with atomic_write(path) as file:
         _write_archive(file, arrays)
 
-    atomic_write(path, write)
 
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
+    """A binary file that replaces ``path`` in one step when the ``with`` block ends.
 
-def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]) -> None:
-    """Write a file so that a crash leaves either the old file or the new one, whole.
+    Every checkpoint write goes through this. The bytes go to a temporary file in the
+    target's folder (so that the rename cannot cross file systems), are flushed with
+    ``fsync``, and the file is renamed over the target with ``os.replace`` (atomic on POSIX
+    and Windows); then the folder is synced so that the rename itself survives a power
+    cut. A crash at any moment leaves either the previous file or the new one. If the
+    block raises (a full disk, a lost permission, an interrupt), the temporary file is
+    removed and the target is untouched.
+
+    A symbolic link is written through: its target is replaced and the link stays. A
+    replaced file keeps its permission bits; a new one gets those the umask allows.
 
     Parameters
     ----------
     path : str or path-like
-        The file; its folder must exist.
-    write : callable
-        Writes the whole content into the binary file object it is given.
+        The file to write; its folder must exist.
 
     Raises
     ------
     OSError
-        If the folder does not exist or cannot be written; the target is then untouched.
-
-    Notes
-    -----
-    The content goes to a temporary file in the same folder (so that the rename cannot
-    cross file systems), is flushed with ``fsync``, renamed over the target with
-    ``os.replace`` (atomic on POSIX and Windows), and the folder is synced so that the
-    rename itself survives a power cut. If anything fails, the temporary file is removed.
+        If the folder does not exist or cannot be written, or a write fails.
     """
-    target = os.fspath(path)
-    folder = os.path.dirname(target) or "."
+    target = os.path.realpath(path)
+    folder = os.path.dirname(target)
+    try:
+        mode = stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
     fd, temporary = tempfile.mkstemp(
         prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=folder
     )
     try:
         with os.fdopen(fd, "wb") as file:
-            write(file)
+            if hasattr(os, "fchmod"):  # pragma: no branch - POSIX
+                os.fchmod(file.fileno(), mode)
+            yield file
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, target)
@@ -212,8 +239,72 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]
     _sync_folder(folder)
 
 
-def load_checkpoint(path: str | os.PathLike[str], *, cell: str | None = None) -> Checkpoint:
+def _umask() -> int:
+    """The process's umask (read by setting it and setting it back)."""
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def checkpoint_lock(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold an exclusive lock on the checkpoint ``path`` while the ``with`` block runs.
+
+    The lock is an ``fcntl`` lock on a file ``.NAME.lock`` next to the checkpoint (next to
+    its target, if ``path`` is a symbolic link); the file holds the pid of the holder and
+    is removed when the block ends. The system releases the lock when a process dies, so
+    a killed run never leaves a stale lock behind. Where ``fcntl`` is missing (Windows)
+    there is no lock.
+
+    Raises
+    ------
+    CheckpointInUse
+        (a ``ValueError``) If another process holds the lock; the message names its pid.
+    OSError
+        If the lock file cannot be created.
+    """
+    if fcntl is None:  # pragma: no cover - Windows
+        yield
+        return
+    target = os.path.realpath(path)
+    lock = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.lock")
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise CheckpointInUse(
+                f"checkpoint {os.fspath(path)!r} is in use by another run (pid {holder}); "
+                f"wait for it to end or choose another path"
+            ) from None
+        try:
+            if os.path.samestat(os.fstat(fd), os.stat(lock)):
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)  # the holder removed the file we locked: lock the new one
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock)
+        os.close(fd)
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str], *, cell: str | None = None, layout: Layout | None = None
+) -> Checkpoint:
     """Read a checkpoint, refusing anything that is not a well-formed one.
+
+    Nothing large is read before it is known to fit: every entry's ``.npy`` header is
+    read first; the text entries have size limits and their JSON a depth limit; then
+    ``layout`` gives the shape and dtype that the cell, the hyperparameters and the
+    vocabulary imply for every array, and each header must match before its data is
+    read. The whole is refused if it does not fit in the memory available.
 
     Parameters
     ----------
@@ -221,6 +312,11 @@ def load_checkpoint(path: str | os.PathLike[str], *, cell: str | None = None) ->
         The ``.npz`` file.
     cell : str, optional
         The cell type the caller expects; another one is an error.
+    layout : callable, optional
+        ``layout(cell, config, vocab_size)`` returns the expected ``(shape, dtype)`` of
+        each ``params/``, ``optimizer/`` and ``state/`` entry, or raises ``ValueError``
+        or ``TypeError`` for hyperparameters that are invalid or do not fit the cell
+        (:func:`rnn.training.checkpoint_layout`). Without it only the sizes are bounded.
 
     Returns
     -------
@@ -234,7 +330,8 @@ def load_checkpoint(path: str | os.PathLike[str], *, cell: str | None = None) ->
         (a ``ValueError``) If the file is missing, a directory, empty, a pickle, a
         ``.npy`` array, not a zip archive, truncated or corrupted, an ``.npz`` file of
         something else, of a newer format version, of a cell type other than ``cell``,
-        or has an entry of the wrong type, shape or range. The message names the file.
+        has an entry of the wrong type, shape, size or range, or needs more memory than
+        is available. The message names the file.
 
     Examples
     --------
@@ -244,30 +341,35 @@ def load_checkpoint(path: str | os.PathLike[str], *, cell: str | None = None) ->
     rnn.checkpoint.CheckpointError: checkpoint 'no-such-file.npz' does not exist
     """
     name = os.fspath(path)
-    reader = _Reader(name, _read_archive(name))
-    if reader.arrays.get("format", np.array("")).tolist() != FORMAT:
-        raise CheckpointError(
-            f"{name!r} is an .npz file but not an rnn-reference checkpoint "
-            f"(its 'format' entry is not {FORMAT!r})"
-        )
-    version = reader.integer("format_version", 1)
-    if version > FORMAT_VERSION:
-        raise CheckpointError(
-            f"checkpoint {name!r} has format version {version}, newer than the version "
-            f"{FORMAT_VERSION} that this rnn-reference reads; upgrade rnn-reference"
-        )
-    if sorted(reader.json("entries", list)) != sorted(reader.arrays):
-        raise reader.error("is corrupted: its entries are not the ones it lists")
-    stored_cell = reader.text("cell")
-    if cell is not None and stored_cell != cell:
-        raise CheckpointError(
-            f"checkpoint {name!r} holds a model of cell type {stored_cell!r}, not {cell!r}"
-        )
-    try:
-        vocab = Vocabulary(tuple(reader.json("vocabulary", list)))
-    except (TypeError, ValueError) as err:
-        raise reader.error(f"has an invalid vocabulary: {err}") from None
-    epoch = reader.integer("epoch", 0)
+    with _open_archive(name) as (archive, headers):
+        reader = _Reader(name, _read_entries(name, archive, headers, _TEXT_LIMITS))
+        if reader.arrays.get("format", np.array("")).tolist() != FORMAT:
+            raise CheckpointError(
+                f"{name!r} is an .npz file but not an rnn-reference checkpoint "
+                f"(its 'format' entry is not {FORMAT!r})"
+            )
+        version = reader.integer("format_version", 1)
+        if version > FORMAT_VERSION:
+            raise CheckpointError(
+                f"checkpoint {name!r} has format version {version}, newer than the version "
+                f"{FORMAT_VERSION} that this rnn-reference reads; upgrade rnn-reference"
+            )
+        if sorted(reader.json("entries", list)) != sorted(headers):
+            raise reader.error("is corrupted: its entries are not the ones it lists")
+        stored_cell = reader.text("cell")
+        if cell is not None and stored_cell != cell:
+            raise CheckpointError(
+                f"checkpoint {name!r} holds a model of cell type {stored_cell!r}, not {cell!r}"
+            )
+        try:
+            vocab = Vocabulary(tuple(reader.json("vocabulary", list)))
+        except (TypeError, ValueError) as err:
+            raise reader.error(f"has an invalid vocabulary: {err}") from None
+        config = reader.json("config", dict)
+        epoch = reader.integer("epoch", 0)
+        expected = _expected_arrays(reader, layout, stored_cell, config, len(vocab), epoch)
+        _check_headers(reader, headers, expected, laid_out=layout is not None)
+        reader.arrays.update(_read_entries(name, archive, headers, None))
     losses = reader.floats("losses", (epoch,))
     corpus = reader.array("corpus")
     if corpus.ndim != 1 or corpus.dtype.kind != "u" or not corpus.size:
@@ -278,7 +380,7 @@ def load_checkpoint(path: str | os.PathLike[str], *, cell: str | None = None) ->
         cell=stored_cell,
         vocab=vocab,
         text=vocab.decode_corpus(corpus),
-        config=reader.json("config", dict),
+        config=config,
         params=reader.group("params"),
         optimizer=reader.group("optimizer", kinds="fiu"),  # Adam's step count is an integer
         rng_state=_check_rng_state(reader, reader.json("rng_state", dict)),
@@ -386,34 +488,87 @@ def _sync_folder(folder: str) -> None:
 # ---------------------------------------------------------------------- reading
 
 
-def _read_archive(name: str) -> dict[str, Array]:
-    """The arrays of the ``.npz`` file ``name``, or a CheckpointError saying what it is."""
+_KIB = 2**10
+_TEXT_LIMITS = {
+    "format": _KIB,
+    "format_version": 8,
+    "entries": 256 * _KIB,
+    "cell": _KIB,
+    "vocabulary": 32 * 2**20,  # JSON of V ≤ 2**20 escaped characters, 4 bytes per character
+    "config": 256 * _KIB,
+    "rng_state": 4 * _KIB,
+    "epoch": 8,
+    "position": 8,
+    "epoch_loss": 8,
+    "state_kind": _KIB,
+    "elapsed_s": 8,
+    "interval_loss": 8,
+    "best_val_loss": 64,  # 8 bytes, or 0; a wrong shape is read and named
+}
+"""Most bytes each small entry may hold (a text of n characters takes 4n bytes)."""
+
+_MAX_JSON_DEPTH = 16
+"""Most levels of nesting a JSON entry may have; a checkpoint's own have 1 or 2."""
+
+Shape = tuple[int, ...]
+# layout(cell, config, vocab_size): the expected (shape, dtype) of each array entry
+Layout = Callable[[str, Mapping[str, Any], int], Mapping[str, tuple[Shape, np.dtype[Any]]]]
+
+_Header = tuple[Shape, np.dtype[Any], zipfile.ZipInfo]
+
+
+@contextlib.contextmanager
+def _open_archive(name: str) -> Iterator[tuple[zipfile.ZipFile, dict[str, _Header]]]:
+    """The open ``.npz`` file ``name`` and its members' headers, or a CheckpointError."""
+    _check_regular_file(name)
     try:
-        with open(name, "rb") as file:
-            head = file.read(8)
+        file = open(name, "rb")  # noqa: SIM115 - closed below, after the archive
+    except OSError as err:  # a permission, or the file gone since os.stat
+        raise CheckpointError(f"cannot read checkpoint {name!r}: {err.strerror}") from None
+    with file:
+        head = file.read(8)
+        if not head:
+            raise CheckpointError(f"checkpoint {name!r} is an empty file")
+        if head.startswith(b"\x80"):
+            raise CheckpointError(
+                f"{name!r} is a Python pickle, not a checkpoint; pickles are never loaded, "
+                f"because loading one can run arbitrary code"
+            )
+        if head.startswith(b"\x93NUMPY"):
+            raise CheckpointError(f"{name!r} is a single .npy array, not a checkpoint (.npz)")
+        if not head.startswith(b"PK"):
+            raise CheckpointError(f"{name!r} is not a checkpoint: it is not an .npz (zip) file")
+        with _corrupted_as_error(name):
+            file.seek(0)
+            archive = zipfile.ZipFile(file)
+        with archive:
+            with _corrupted_as_error(name):
+                headers = _read_headers(name, archive)
+            yield archive, headers
+
+
+def _check_regular_file(name: str) -> None:
+    """Refuse a path that is missing or is not a regular file, without opening it."""
+    try:
+        mode = os.stat(name).st_mode
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint {name!r} does not exist") from None
-    except IsADirectoryError:
-        raise CheckpointError(f"checkpoint {name!r} is a directory, not a file") from None
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError) as err:  # the only ValueError stat() raises for a str path
         reason = err.strerror if isinstance(err, OSError) else "a path cannot hold a NUL character"
         raise CheckpointError(f"cannot read checkpoint {name!r}: {reason}") from None
-    if not head:
-        raise CheckpointError(f"checkpoint {name!r} is an empty file")
-    if head.startswith(b"\x80"):
+    if stat.S_ISDIR(mode):
+        raise CheckpointError(f"checkpoint {name!r} is a directory, not a file")
+    if not stat.S_ISREG(mode):
         raise CheckpointError(
-            f"{name!r} is a Python pickle, not a checkpoint; pickles are never loaded, "
-            f"because loading one can run arbitrary code"
+            f"checkpoint {name!r} is not a regular file (a device, a FIFO or a socket)"
         )
-    if head.startswith(b"\x93NUMPY"):
-        raise CheckpointError(f"{name!r} is a single .npy array, not a checkpoint (.npz)")
-    if not head.startswith(b"PK"):
-        raise CheckpointError(f"{name!r} is not a checkpoint: it is not an .npz (zip) file")
+
+
+@contextlib.contextmanager
+def _corrupted_as_error(name: str) -> Iterator[None]:
+    """Report what a damaged zip archive or ``.npy`` member raises as a CheckpointError."""
     try:
-        with zipfile.ZipFile(name) as archive:
-            _check_members(name, archive)
-        with np.load(name, allow_pickle=False) as npz:
-            return {key: npz[key] for key in npz.files}
+        yield
     except CheckpointError:
         raise
     except (
@@ -432,8 +587,8 @@ def _read_archive(name: str) -> dict[str, Array]:
         ) from None
 
 
-def _check_members(name: str, archive: zipfile.ZipFile) -> None:
-    """Check every member's ``.npy`` header against its size before numpy reads it.
+def _read_headers(name: str, archive: zipfile.ZipFile) -> dict[str, _Header]:
+    """Every member's ``.npy`` header, checked against its size; no array data is read.
 
     A corrupted header could otherwise ask for an array of any size before the read
     fails; an object array would need pickle.
@@ -441,6 +596,7 @@ def _check_members(name: str, archive: zipfile.ZipFile) -> None:
     names = archive.namelist()
     if len(set(names)) != len(names):
         raise ValueError("an entry appears twice")
+    headers = {}
     for info in archive.infolist():
         if not info.filename.endswith(".npy"):
             raise CheckpointError(
@@ -465,6 +621,105 @@ def _check_members(name: str, archive: zipfile.ZipFile) -> None:
                     f"entry {info.filename!r} has {info.file_size} bytes, "
                     f"but its header describes {size}"
                 )
+        headers[info.filename[:-4]] = (tuple(shape), dtype, info)
+    return headers
+
+
+def _read_entries(
+    name: str,
+    archive: zipfile.ZipFile,
+    headers: Mapping[str, _Header],
+    only: Mapping[str, int] | None,
+) -> dict[str, Array]:
+    """Read the entries named in ``only`` (each at most its number of bytes), or all."""
+    arrays = {}
+    for key, (shape, dtype, info) in headers.items():
+        if only is not None:
+            if key not in only:
+                continue
+            if math.prod(shape) * dtype.itemsize > only[key]:
+                raise CheckpointError(
+                    f"checkpoint {name!r} has a {key!r} entry of "
+                    f"{math.prod(shape) * dtype.itemsize} bytes, more than the {only[key]} "
+                    f"such an entry can need"
+                )
+        with _corrupted_as_error(name), archive.open(info) as member:
+            arrays[key] = np.lib.format.read_array(member, allow_pickle=False)
+    return arrays
+
+
+def _expected_arrays(
+    reader: _Reader,
+    layout: Layout | None,
+    cell: str,
+    config: Mapping[str, Any],
+    vocab_size: int,
+    epoch: int,
+) -> dict[str, tuple[Shape, np.dtype[Any]] | None]:
+    """The shape and dtype each large entry must have; None where only its kind is known."""
+    expected: dict[str, tuple[Shape, np.dtype[Any]] | None] = {
+        "losses": ((epoch,), np.dtype(np.float64)),
+        "corpus": None,
+    }
+    if layout is not None:
+        try:
+            expected.update(layout(cell, config, vocab_size))
+        except (TypeError, ValueError) as err:
+            raise reader.error(f"is inconsistent: {err}") from None
+    return expected
+
+
+def _check_headers(
+    reader: _Reader,
+    headers: Mapping[str, _Header],
+    expected: Mapping[str, tuple[Shape, np.dtype[Any]] | None],
+    *,
+    laid_out: bool,
+) -> None:
+    """Compare the large entries' headers with what the small entries imply, and their
+    total size with the memory available, before any of their data is read."""
+    total = 0
+    for key, (shape, dtype, _) in headers.items():
+        total += math.prod(shape) * dtype.itemsize
+        if key in _TEXT_LIMITS:
+            continue
+        if laid_out and key not in expected and key.startswith(_LAID_OUT):
+            raise reader.error(f"is inconsistent: its cell and hyperparameters have no {key}")
+        want = expected.get(key)
+        if key == "losses" and want is not None and shape != want[0]:
+            expected_shape = want[0]
+            raise reader.error(
+                f"has a 'losses' entry that is not finite float64 of shape {expected_shape}"
+            )
+        if want is not None and (shape, dtype) != (tuple(want[0]), np.dtype(want[1])):
+            raise reader.error(
+                f"is inconsistent: {key} must have shape {tuple(want[0])} and dtype "
+                f"{np.dtype(want[1])} for its cell, hyperparameters and vocabulary, "
+                f"got {shape} and {dtype}"
+            )
+        if key == "corpus" and (len(shape) != 1 or shape[0] > MAX_CORPUS_BYTES):
+            raise reader.error(
+                f"has a corpus of shape {shape}; a corpus is a list of at most "
+                f"{MAX_CORPUS_BYTES} characters"
+            )
+    try:
+        memory.check_fits(f"checkpoint {reader.name!r}", 2 * total)  # the arrays and a copy
+    except ValueError as err:
+        raise CheckpointError(str(err)) from None
+
+
+_LAID_OUT = ("params/", "optimizer/", "state/")
+"""The groups of entries whose every member a layout describes."""
+
+
+def _json_depth(text: str) -> int:
+    """How deeply the arrays and objects of the JSON ``text`` nest, without parsing it."""
+    outside = re.sub(r'"(?:[^"\\]|\\.)*"', "", text)  # drop strings, whose brackets do not count
+    codes = np.frombuffer(outside.encode("utf-8", "surrogatepass"), dtype=np.uint8)
+    opening = (codes == ord("[")) | (codes == ord("{"))
+    closing = (codes == ord("]")) | (codes == ord("}"))
+    steps = opening.astype(np.int64) - closing
+    return int(np.cumsum(steps).max(initial=0))
 
 
 @dataclass(frozen=True)
@@ -502,8 +757,11 @@ class _Reader:
         return arr
 
     def json(self, key: str, kind: type) -> Any:
+        text = self.text(key)
+        if _json_depth(text) > _MAX_JSON_DEPTH:
+            raise self.error(f"has a {key!r} entry nested more than {_MAX_JSON_DEPTH} levels deep")
         try:
-            value = json.loads(self.text(key))
+            value = json.loads(text)
         except ValueError:
             raise self.error(f"has a {key!r} entry that is not valid JSON") from None
         if not isinstance(value, kind):

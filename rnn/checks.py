@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "check_castable",
     "check_fraction",
     "check_int",
     "check_non_negative_number",
@@ -158,3 +159,30 @@ def check_text(name: str, value: Any) -> str:
     if not value:
         raise ValueError(f"{name} must hold at least 1 character, got ''")
     return value
+
+
+def check_castable(name: str, value: Any, dtype: Any) -> None:
+    """Refuse an array whose dtype does not cast safely to ``dtype``.
+
+    An array that a computation in ``dtype`` would have to promote (a complex or
+    ``longdouble`` array into a float64 model, float64 into float32) would change the
+    dtype of every result.
+
+    Raises
+    ------
+    TypeError
+        If ``numpy.can_cast(value.dtype, dtype, "safe")`` is false.
+
+    Examples
+    --------
+    >>> check_castable("h", np.zeros(2, complex), np.float64)
+    Traceback (most recent call last):
+    ...
+    TypeError: h must have the model's dtype float64 or one that casts to it safely, got complex128
+    """
+    given = np.asarray(value).dtype
+    if not np.can_cast(given, dtype, "safe"):
+        raise TypeError(
+            f"{name} must have the model's dtype {np.dtype(dtype)} or one that casts to it "
+            f"safely, got {given}"
+        )

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["CORPORA", "Vocabulary", "corpus", "seed_corpus"]
+__all__ = ["CORPORA", "MAX_CORPUS_BYTES", "Vocabulary", "corpus", "seed_corpus"]
 
 CORPORA: dict[str, str] = {
     "seed": "seed_corpus.txt",
@@ -29,6 +29,9 @@ domain); its provenance is in ``rnn/corpora/README.md``.
 """
 
 _CHUNK = 1 << 20  # characters encoded or decoded at a time: bounded temporaries
+
+MAX_CORPUS_BYTES = 2**30
+"""The default limit on a corpus, 1 GiB: ten times the largest corpus the project trains."""
 
 
 def seed_corpus() -> str:

@@ -24,9 +24,9 @@ import csv
 import io
 import math
 import os
+import stat
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass, fields
-from typing import BinaryIO
 
 from rnn.checkpoint import atomic_write
 
@@ -73,12 +73,14 @@ def read_metrics(path: str | os.PathLike[str]) -> list[MetricsRow]:
     Raises
     ------
     ValueError
-        If the file cannot be read, or is not a metrics CSV: its header is not
+        If the file cannot be read or is not a regular file, or is not a metrics CSV: its header is not
         :data:`COLUMNS`, or a row has another number of cells or a value that is not a
         number. The message names the file and the line.
     """
     name = os.fspath(path)
     try:
+        if not stat.S_ISREG(os.stat(name).st_mode):  # a FIFO or a device is never opened
+            raise ValueError(f"metrics file {name!r} is not a regular file")
         with open(name, encoding="utf-8", newline="") as file:
             lines = list(csv.reader(file))
     except (OSError, UnicodeDecodeError, csv.Error) as err:
@@ -179,15 +181,12 @@ class MetricsFile:
         """Create the file with its header, or drop the rows past the run's update."""
         if self.exists and not self.dropped:
             return
-
-        def write(file: BinaryIO) -> None:
-            text = io.StringIO()
-            writer = csv.writer(text, lineterminator="\n")
-            writer.writerow(COLUMNS)
-            writer.writerows(row.cells() for row in self.kept)
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(COLUMNS)
+        writer.writerows(row.cells() for row in self.kept)
+        with atomic_write(self.path) as file:
             file.write(text.getvalue().encode("utf-8"))
-
-        atomic_write(self.path, write)
 
     def append(self, row: MetricsRow) -> None:
         """Add one row at the end of the file and flush it to disk."""

@@ -24,17 +24,18 @@ belong to the output layer.
 
 from __future__ import annotations
 
+import itertools
 import math
-import os
 from abc import ABC
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
-from rnn.checks import check_int, check_non_negative_number, check_text
+from rnn import memory
+from rnn.checks import check_castable, check_int, check_non_negative_number, check_text
 from rnn.data import Vocabulary
 from rnn.layers import Layer, RNNLayer, SequenceCache
 from rnn.layers.base import as_param, check_sequence, check_truncation, map_state
@@ -295,7 +296,7 @@ class RecurrentModel(ABC):
             If a size is not an int, ``rng`` is not a Generator, or the dtype is not allowed.
         ValueError
             If a size is below 1, ``scale`` is negative or not finite, or the parameters
-            would not fit in this machine's memory (checked before any allocation).
+            would not fit in the memory available (checked before any allocation).
         """
         check_int("vocab_size", vocab_size, minimum=1)
         check_int("hidden_size", hidden_size, minimum=1)
@@ -310,13 +311,7 @@ class RecurrentModel(ABC):
             raise TypeError(f"dtype must be float64 or float32, got {dt}")
         shapes = cls.param_shapes(vocab_size, hidden_size, num_layers, D)
         nbytes = sum(math.prod(s) for s in shapes.values()) * dt.itemsize
-        available = _physical_memory()
-        if nbytes > available:
-            raise ValueError(
-                f"hidden_size={hidden_size} with vocab_size={vocab_size} needs "
-                f"{nbytes / 2**30:.1f} GiB of parameters, more than this machine's "
-                f"{available / 2**30:.1f} GiB of memory"
-            )
+        memory.check_fits(f"hidden_size={hidden_size} with vocab_size={vocab_size}", nbytes)
         params = dict(cls.layer_type.initial_params(D, hidden_size, rng, scale))
         params["V"] = rng.standard_normal((vocab_size, hidden_size)) * scale
         params["c"] = np.zeros(vocab_size)
@@ -378,6 +373,10 @@ class RecurrentModel(ABC):
         x, batched = check_sequence("inputs", inputs, self.input_size)
         state = self._check_state(h0, x.shape[1], batched)
         layer_states = (state,) if self.num_layers == 1 else state
+        for layer_state in layer_states:
+            parts = layer_state if isinstance(layer_state, tuple) else (layer_state,)
+            for name, part in zip(("h0", "s0"), parts, strict=False):  # the LSTM's pair, or h
+                check_castable(name, part, self.dtype)
         hs, caches, last = x, [], []
         for layer, state0 in zip(self.layers, layer_states, strict=True):
             hs, state_T, cache = layer.forward(hs, state0)  # each layer reads the one below
@@ -484,7 +483,9 @@ class RecurrentModel(ABC):
         TypeError
             If the inputs or targets are not integer arrays.
         ValueError
-            If shapes disagree, an index is out of range, or ``truncation`` < 1.
+            If shapes disagree, an index is out of range, ``truncation`` < 1, or the
+            call's estimated peak memory (:func:`rnn.memory.call_peak`) exceeds the
+            memory available.
 
         See Also
         --------
@@ -499,6 +500,7 @@ class RecurrentModel(ABC):
         >>> sorted(grads), grads["W"].shape, h.shape
         (['U', 'V', 'W', 'b', 'c'], (3, 3), (3,))
         """
+        memory.check_call(self, np.shape(inputs))  # before the caches are allocated
         cache = self.forward(inputs, h0)
         loss, grads, _ = self._loss_and_gradients(cache, targets, truncation, mask)
         last = cache.last_state if cache.batched else self._unbatch_state(cache.last_state)
@@ -558,7 +560,8 @@ class RecurrentModel(ABC):
         The model reads the priming string from a zero state, then repeatedly draws the
         next character from ``softmax(o / temperature)`` and feeds it back in. At
         temperature 0 it takes the most probable character instead (greedy decoding),
-        and ``rng`` is not used.
+        and ``rng`` is not used. This is the first ``length`` characters of
+        :meth:`generate`.
 
         Parameters
         ----------
@@ -588,6 +591,31 @@ class RecurrentModel(ABC):
             If the vocabulary size is not V, ``prime`` is empty or has a character outside
             the vocabulary, ``length`` < 0, or ``temperature`` < 0 or not finite.
         """
+        check_int("length", length, minimum=0)
+        characters = self.generate(vocab, rng, prime, temperature)
+        return "".join(itertools.islice(characters, int(length)))
+
+    def generate(
+        self,
+        vocab: Vocabulary,
+        rng: np.random.Generator,
+        prime: str | None = None,
+        temperature: float = 1.0,
+    ) -> Iterator[str]:
+        """The generated characters one at a time, without end; long samples stream.
+
+        The arguments are those of :meth:`sample` and are checked when this is called,
+        before the first character is asked for. Temperature 0 is greedy: the most
+        probable character, the first of any tie, without using ``rng``. A positive
+        temperature so small that the scaled logits overflow gives the limit of the
+        distribution as the temperature falls to 0: all the probability on the most
+        likely character (ties share it).
+
+        Returns
+        -------
+        iterator of str
+            Single characters of the vocabulary.
+        """
         if not isinstance(vocab, Vocabulary):
             raise TypeError(f"vocab must be a Vocabulary, got {type(vocab).__name__}")
         if self.input_size != self.vocab_size:
@@ -601,24 +629,28 @@ class RecurrentModel(ABC):
             )
         if not isinstance(rng, np.random.Generator):
             raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-        check_int("length", length, minimum=0)
         check_non_negative_number("temperature", temperature)
         if prime is None:
             prime = vocab.chars[0]
         check_text("prime", prime)
         x = vocab.encode(prime)[:, None]
+        return self._generate(vocab, rng, x, float(temperature))
+
+    def _generate(
+        self, vocab: Vocabulary, rng: np.random.Generator, x: NDArray[np.intp], temperature: float
+    ) -> Iterator[str]:
         cache = self.forward(x)
-        out = []
-        for _ in range(int(length)):
+        while True:
             o = cache.logits[-1, 0].real.astype(np.float64)
             if temperature == 0:
                 nxt = int(np.argmax(o))  # greedy: the most probable character
             else:
-                p = softmax(o / temperature)
+                with np.errstate(over="ignore"):  # overflow gives −inf: probability 0, the limit
+                    z = (o - o.max()) / temperature
+                p = softmax(z)
                 nxt = min(int(np.searchsorted(np.cumsum(p), rng.random() * p.sum())), len(p) - 1)
-            out.append(nxt)
+            yield vocab.chars[nxt]
             cache = self.forward(np.array([[nxt]]), cache.last_state)
-        return vocab.decode(out)
 
 
 class RNN(RecurrentModel):
@@ -699,10 +731,3 @@ class RNN(RecurrentModel):
 
     def __init__(self, U: Any, W: Any, V: Any, b: Any, c: Any, **upper: Any) -> None:
         self._set_params({"U": U, "W": W, "V": V, "b": b, "c": c, **upper})
-
-
-def _physical_memory() -> int:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX systems
-        return 2**63 - 1

@@ -21,15 +21,21 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from rnn import fast
-from rnn.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from rnn import fast, memory
+from rnn.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    CheckpointWriteError,
+    load_checkpoint,
+    save_checkpoint,
+)
 from rnn.checks import (
     check_fraction,
     check_int,
@@ -50,6 +56,8 @@ __all__ = [
     "Trainer",
     "TrainingConfig",
     "TrainingDiverged",
+    "TrainingInterrupted",
+    "checkpoint_layout",
     "format_epoch",
     "format_evaluation",
     "format_header",
@@ -194,6 +202,80 @@ class TrainingConfig:
     def to_dict(self) -> dict[str, Any]:
         """The fields as a plain dict."""
         return asdict(self)
+
+
+def checkpoint_layout(
+    cell: str, config: Mapping[str, Any], vocab_size: int
+) -> dict[str, tuple[tuple[int, ...], np.dtype[Any]]]:
+    """The array entries a checkpoint of ``cell``, ``config`` and ``vocab_size`` holds.
+
+    :func:`~rnn.checkpoint.load_checkpoint` compares every array's header with this
+    before it reads the array, so a checkpoint cannot make the loader allocate more than
+    the sizes it declares need, and hyperparameters that disagree with the parameters
+    are refused before any model is built.
+
+    Parameters
+    ----------
+    cell : str
+        The stored cell type.
+    config : mapping
+        The stored hyperparameters, ``TrainingConfig.to_dict()``.
+    vocab_size : int
+        V, the size of the stored vocabulary.
+
+    Returns
+    -------
+    dict of str to (shape, dtype)
+        For every ``params/<name>``, ``optimizer/<key>`` (the keys of the configured
+        optimizer's :meth:`~rnn.optim.Optimizer.state_dict`) and ``state/<i>`` entry.
+
+    Raises
+    ------
+    ValueError, TypeError
+        If the cell is unknown, or the hyperparameters are unknown, invalid or name
+        another cell.
+    """
+    if cell not in CELLS:
+        raise ValueError(f"the cell type {cell!r} is not one of {sorted(CELLS)}")
+    unknown = set(config) - {f.name for f in fields(TrainingConfig)}
+    if unknown:
+        raise ValueError(f"unknown hyperparameters {sorted(unknown)}")
+    cfg = TrainingConfig(**config)
+    if cfg.cell != cell:
+        raise ValueError(f"the hyperparameters name cell {cfg.cell!r}, not {cell!r}")
+    model = CELLS[cell]
+    dtype = np.dtype(cfg.dtype)
+    shapes = model.param_shapes(vocab_size, cfg.hidden_size)
+    layout = {f"params/{name}": (shape, dtype) for name, shape in shapes.items()}
+    for key in cfg.make_optimizer().state_keys(shapes):  # "W" (AdaGrad), "m/W", "step"
+        if key == "step":  # Adam's count of updates
+            layout["optimizer/step"] = ((), np.dtype(np.int64))
+        else:
+            layout[f"optimizer/{key}"] = (shapes[key.rpartition("/")[2]], dtype)
+    template = model.random(1, 1, np.random.default_rng(0)).initial_state(1)
+    parts = len(template) if isinstance(template, tuple) else 1
+    for i in range(parts):
+        layout[f"state/{i}"] = ((cfg.batch_size, cfg.hidden_size), dtype)
+    return layout
+
+
+class TrainingInterrupted(Exception):
+    """Training was asked to stop (a signal, a time limit) and stopped between two updates.
+
+    Parameters
+    ----------
+    message : str
+        Names the epoch and the window that were about to run.
+    epoch : int
+        The 1-based epoch under way.
+    window : int
+        The 1-based window of that epoch that did not run.
+    """
+
+    def __init__(self, message: str, epoch: int, window: int) -> None:
+        super().__init__(message)
+        self.epoch = epoch
+        self.window = window
 
 
 class TrainingDiverged(FloatingPointError):
@@ -379,6 +461,21 @@ class Trainer:
                 f"the validation part ({cfg.val_fraction:g}) has {n - n_train} characters, "
                 f"fewer than sequence_length + 1 = {cfg.sequence_length + 1}"
             )
+        shapes = CELLS[cfg.cell].param_shapes(len(self.vocab), cfg.hidden_size)
+        peak = memory.training_peak(
+            cfg.cell,
+            shapes,
+            cfg.sequence_length,
+            cfg.batch_size,
+            np.dtype(cfg.dtype).itemsize,
+            len(self.text),
+            optimizer_slots=len(cfg.make_optimizer().slot_names),
+        )
+        memory.check_fits(
+            f"training hidden_size={cfg.hidden_size} with vocab_size={len(self.vocab)}, "
+            f"T={cfg.sequence_length}, B={cfg.batch_size} in {cfg.dtype}",
+            peak,
+        )
         self.data = self.vocab.encode_corpus(self.text)
         self.rng = np.random.default_rng(cfg.seed)
         self.model = CELLS[cfg.cell].random(
@@ -517,18 +614,36 @@ class Trainer:
             state = cache.last_state
         return total / (B * L)
 
-    def run_epoch(self) -> EpochResult:
+    def run_epoch(self, should_stop: Callable[[], bool] | None = None) -> EpochResult:
         """Train the rest of the epoch under way (all of it, unless it was resumed midway),
         then sample; returns the epoch's result.
+
+        Parameters
+        ----------
+        should_stop : callable, optional
+            Asked before every update; when it returns True the epoch stops there.
 
         Raises
         ------
         TrainingDiverged
             As :meth:`step`.
+        TrainingInterrupted
+            If ``should_stop`` returned True; the trainer is left between two updates.
         """
         while self.position < self.windows_per_epoch:
+            if should_stop is not None and should_stop():
+                raise self._interruption()
             self.step()
         return self._end_epoch()
+
+    def _interruption(self) -> TrainingInterrupted:
+        """The stop before the next update, naming it."""
+        return TrainingInterrupted(
+            f"stopped before window {self.position + 1} of "
+            f"{self.windows_per_epoch} in epoch {self.epoch + 1}",
+            self.epoch + 1,
+            self.position + 1,
+        )
 
     def _end_epoch(self) -> EpochResult:
         """Sample after the epoch's last window and start the next epoch."""
@@ -556,6 +671,7 @@ class Trainer:
         checkpoint: str | os.PathLike[str] | None = None,
         checkpoint_every: int = 1,
         *,
+        should_stop: Callable[[], bool] | None = None,
         time_limit: float | None = None,
         metrics: str | os.PathLike[str] | None = None,
         best_checkpoint: str | os.PathLike[str] | None = None,
@@ -584,6 +700,9 @@ class Trainer:
         best_checkpoint : str or path-like, optional
             Save the run there, atomically, whenever the validation loss is the lowest so
             far. Needs a validation part.
+        should_stop : callable, optional
+            Asked before every update; when it returns True the run stops there, raising
+            :class:`TrainingInterrupted` (a signal handler sets it).
         on_update : callable, optional
             Called as ``on_update(trainer, loss)`` after every update, for progress.
 
@@ -604,6 +723,13 @@ class Trainer:
             While iterating, if the loss or a parameter becomes NaN or infinite. The
             message names the epoch and the window; the checkpoint file keeps the last
             good epoch.
+        TrainingInterrupted
+            While iterating, if ``should_stop`` returned True. The message says what the
+            checkpoint holds.
+        CheckpointWriteError
+            (an ``OSError``) While iterating, if a save of the checkpoint or the best
+            checkpoint fails; the previous file stays as it was, and the message says
+            which epoch the checkpoint holds.
         """
         check_int("checkpoint_every", checkpoint_every, minimum=1)
         if time_limit is not None:
@@ -612,7 +738,7 @@ class Trainer:
             raise ValueError("best_checkpoint needs a validation part (val_fraction > 0)")
         log = None if metrics is None else MetricsFile.check(metrics, self.run_id, self.updates)
         return self._train(
-            checkpoint, checkpoint_every, time_limit, log, best_checkpoint, on_update
+            checkpoint, checkpoint_every, time_limit, log, best_checkpoint, should_stop, on_update
         )
 
     def _train(
@@ -622,10 +748,29 @@ class Trainer:
         time_limit: float | None,
         log: MetricsFile | None,
         best_checkpoint: str | os.PathLike[str] | None,
+        should_stop: Callable[[], bool] | None,
         on_update: Callable[[Trainer, float], None] | None,
     ) -> Iterator[EpochResult | Evaluation]:
         """The loop of :meth:`train`, whose arguments are checked."""
         cfg, saved = self.config, None
+
+        def kept() -> str:
+            if checkpoint is None:
+                return "no checkpoint was asked for"
+            name = os.fspath(checkpoint)
+            if saved is None:
+                return f"checkpoint {name!r} was left unchanged"
+            return f"checkpoint {name!r} keeps epoch {saved}"
+
+        def save(path: str | os.PathLike[str], what: str, when: str) -> None:
+            try:
+                self.save(path)
+            except OSError as err:
+                reason = err.strerror or str(err)
+                raise CheckpointWriteError(
+                    f"cannot save {what} {os.fspath(path)!r} {when}: {reason}; {kept()}"
+                ) from None
+
         evaluates = log is not None or bool(self.val_data.size)
         if log is not None:
             log.start()
@@ -633,12 +778,17 @@ class Trainer:
         while self.epoch < cfg.epochs:
             try:
                 if self.position < self.windows_per_epoch:
+                    if should_stop is not None and should_stop():
+                        raise self._interruption()
                     loss = self.step()
                     self.elapsed = elapsed_before + time.perf_counter() - start
                     if on_update is not None:
                         on_update(self, loss)
                     if evaluates and self.updates % cfg.eval_every == 0:
-                        evaluation = self._evaluate(best_checkpoint)
+                        evaluation = self._evaluate()
+                        if evaluation.best and best_checkpoint is not None:
+                            when = f"at update {self.updates}"
+                            save(best_checkpoint, "best checkpoint", when)
                         if log is not None:
                             log.append(evaluation.row(log.run))
                         yield evaluation
@@ -647,32 +797,29 @@ class Trainer:
                     )
                     if out_of_time and self.position < self.windows_per_epoch:
                         if checkpoint is not None:
-                            self.save(checkpoint)
+                            save(checkpoint, "checkpoint", f"at update {self.updates}")
                         return
                     continue
                 result = self._end_epoch()
             except TrainingDiverged as err:
                 if checkpoint is None:
                     raise
-                kept = (
-                    f"checkpoint {os.fspath(checkpoint)!r} was left unchanged"
-                    if saved is None
-                    else f"checkpoint {os.fspath(checkpoint)!r} keeps epoch {saved}"
-                )
-                raise TrainingDiverged(f"{err}; {kept}", err.epoch, err.window) from None
+                raise TrainingDiverged(f"{err}; {kept()}", err.epoch, err.window) from None
+            except TrainingInterrupted as err:
+                raise TrainingInterrupted(f"{err}; {kept()}", err.epoch, err.window) from None
             out_of_time = time_limit is not None and self.elapsed - elapsed_before >= time_limit
             last = self.epoch == cfg.epochs
             if checkpoint is not None and (
                 last or out_of_time or self.epoch % checkpoint_every == 0
             ):
-                self.save(checkpoint)
+                save(checkpoint, "checkpoint", f"after epoch {self.epoch}")
                 saved = self.epoch
             yield result
             if out_of_time:
                 return
 
-    def _evaluate(self, best_checkpoint: str | os.PathLike[str] | None) -> Evaluation:
-        """Evaluate on the validation part, save the best checkpoint if it improved, and
+    def _evaluate(self) -> Evaluation:
+        """Evaluate on the validation part, note whether the loss is the best so far, and
         start a new interval of the training loss."""
         cfg = self.config
         val_loss = self.validation_loss() if self.val_data.size else None
@@ -691,8 +838,6 @@ class Trainer:
             best=best,
         )
         self.interval_loss = 0.0
-        if best and best_checkpoint is not None:
-            self.save(best_checkpoint)
         return evaluation
 
     # ------------------------------------------------------------------ checkpoints
@@ -747,7 +892,7 @@ class Trainer:
         >>> resumed.epoch, resumed.run_epoch() == trainer.run_epoch()
         (1, True)
         """
-        ckpt = load_checkpoint(path, cell=cell)
+        ckpt = load_checkpoint(path, cell=cell, layout=checkpoint_layout)
         try:
             return cls.from_checkpoint(ckpt)
         except (TypeError, ValueError) as err:
@@ -788,14 +933,15 @@ class Trainer:
             the parameters, the optimizer's state, the position or the recurrent state
             do not fit the cell, the corpus and the hyperparameters.
         """
-        if ckpt.cell not in CELLS:
-            raise ValueError(f"the cell type {ckpt.cell!r} is not one of {sorted(CELLS)}")
-        unknown = set(ckpt.config) - {f.name for f in fields(TrainingConfig)}
-        if unknown:
-            raise ValueError(f"unknown hyperparameters {sorted(unknown)}")
+        layout = checkpoint_layout(ckpt.cell, ckpt.config, len(ckpt.vocab))
+        for name, param in ckpt.params.items():  # before a model of the config's size is built
+            shape = layout.get(f"params/{name}", (np.shape(param),))[0]
+            if np.shape(param) != shape:
+                raise ValueError(
+                    f"{name} must have shape {shape} for the hyperparameters, "
+                    f"got {np.shape(param)}"
+                )
         config = TrainingConfig(**ckpt.config)
-        if config.cell != ckpt.cell:
-            raise ValueError(f"the hyperparameters name cell {config.cell!r}, not {ckpt.cell!r}")
         trainer = cls(ckpt.text, config)
         if trainer.vocab != ckpt.vocab:
             raise ValueError("the vocabulary is not the sorted characters of the corpus")

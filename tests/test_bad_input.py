@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import re
 import shlex
 import tracemalloc
 import zipfile
@@ -17,31 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hostile import deep_json, huge_member, page_pattern, page_table, variant, wide_config
 
 from rnn import RNN, Trainer, TrainingConfig, Vocabulary
 from rnn.__main__ import main
 from rnn.checkpoint import FORMAT_VERSION, CheckpointError
 
-ERRORS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "errors.md"
 PREFIX = "python -m rnn: error: "
-
-
-def _table(header: str) -> list[list[str]]:
-    """The rows of the page's table whose header row starts with ``header``, cells unquoted."""
-    lines = ERRORS_PAGE.read_text(encoding="utf-8").splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {header} |"))
-    rows = []
-    for line in lines[start + 2 :]:
-        if not line.startswith("|"):
-            break
-        cells = [cell.strip() for cell in line.strip().strip("|").split(" | ")]
-        rows.append([c[1:-1] if c.startswith("`") and c.endswith("`") else c for c in cells])
-    return rows
-
-
-def _pattern(message: str) -> re.Pattern[str]:
-    """The page's message as a regular expression, ``…`` matching any text."""
-    return re.compile(".+".join(re.escape(part) for part in message.split("…")))
 
 
 def _snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
@@ -86,7 +67,7 @@ def fixture_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     old = os.getcwd()
     os.chdir(folder)
     try:
-        for command in _table("file | content")[5:8]:
+        for command in page_table("file | content")[5:8]:
             argv = shlex.split(command[1].removeprefix("written by ").strip("`"))
             assert main(argv[3:]) == 0, command
     finally:
@@ -99,6 +80,10 @@ def fixture_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (folder / "model.pkl").write_bytes(pickle.dumps({"W": [[1.0]]}))
     np.save(folder / "weights.npy", np.ones(3))
     np.savez(folder / "other.npz", weights=np.ones(3))
+    os.mkfifo(folder / "fifo")
+    variant(model, folder / "huge.npz", params__W=huge_member())
+    variant(model, folder / "wide.npz", config=wide_config(model))
+    variant(model, folder / "deep.npz", config=deep_json(30_000))
     return folder
 
 
@@ -108,8 +93,8 @@ def in_folder(fixture_folder: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return fixture_folder
 
 
-CLI_ROWS = _table("bad input | command")
-LIBRARY_ROWS = _table("bad input | call")
+CLI_ROWS = page_table("bad input | command")
+LIBRARY_ROWS = page_table("bad input | call")
 
 
 @pytest.mark.parametrize(("what", "command", "message"), CLI_ROWS, ids=[r[0] for r in CLI_ROWS])
@@ -126,7 +111,7 @@ def test_command_line_prints_the_documented_message_and_writes_nothing(
     assert err.endswith("\n"), err
     assert err.count("\n") == 1, err
     assert err.startswith(PREFIX), err
-    assert _pattern(message).fullmatch(err[len(PREFIX) : -1]), (err, message)
+    assert page_pattern(message).fullmatch(err[len(PREFIX) : -1]), (err, message)
     assert _snapshot(in_folder) == before, "a refused command changed the folder"
 
 
@@ -150,7 +135,7 @@ def test_library_raises_the_documented_exception(
     with pytest.raises((ValueError, TypeError)) as info:
         eval(call, namespace)
     assert type(info.value).__name__ == kind, what
-    assert _pattern(message).fullmatch(str(info.value)), (str(info.value), message)
+    assert page_pattern(message).fullmatch(str(info.value)), (str(info.value), message)
 
 
 def test_the_page_covers_every_documented_bad_input() -> None:
@@ -206,7 +191,7 @@ def test_the_page_covers_every_documented_bad_input() -> None:
 def test_numerical_fault_row_stops_with_status_1_and_keeps_the_last_good_checkpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    ((command, message),) = _table("command | message")
+    ((command, message),) = page_table("command | message")
     monkeypatch.chdir(tmp_path)
     (tmp_path / "k.txt").write_text("abcdefghijk", encoding="utf-8")
     saved: list[bytes] = []
@@ -221,7 +206,7 @@ def test_numerical_fault_row_stops_with_status_1_and_keeps_the_last_good_checkpo
     out, err = capsys.readouterr()
     assert out.startswith("Number of characters : 11\n")
     assert err.count("\n") == 1
-    assert _pattern(message).fullmatch(err[:-1]), (err, message)
+    assert page_pattern(message).fullmatch(err[:-1]), (err, message)
     assert len(saved) == 1
     assert (tmp_path / "run.npz").read_bytes() == saved[0], "the good checkpoint was changed"
     assert Trainer.load(tmp_path / "run.npz").epoch == 1
@@ -230,7 +215,7 @@ def test_numerical_fault_row_stops_with_status_1_and_keeps_the_last_good_checkpo
 def test_huge_hidden_size_is_refused_before_any_allocation() -> None:
     tracemalloc.start()
     try:
-        with pytest.raises(ValueError, match="more than this machine's"):
+        with pytest.raises(ValueError, match="GiB of memory available"):
             Trainer("abcabcabcabc", TrainingConfig(hidden_size=10**7, sequence_length=3))
         _, peak = tracemalloc.get_traced_memory()
     finally:

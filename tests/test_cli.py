@@ -6,6 +6,7 @@ import os
 import runpy
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -146,7 +147,7 @@ def test_an_argument_with_a_line_break_is_reported_on_one_line(
         (["train", *SMALL, "--epochs", "1"], "rnn.training.Trainer.step"),
         (
             ["sample", "--checkpoint", "run.npz", "--length", "5"],
-            "rnn.model.RecurrentModel.sample",
+            "rnn.model.RecurrentModel.generate",
         ),
     ],
 )
@@ -198,13 +199,13 @@ def test_sampling_uses_the_model_class_of_the_checkpoint(
     assert main(["train", "--cell", "gru", *SMALL, "--epochs", "1", "--checkpoint", "g.npz"]) == 0
     capsys.readouterr()
     seen: list[str] = []
-    real = RecurrentModel.sample
+    real = RecurrentModel.generate
 
-    def spy(self: RecurrentModel, *args: Any, **kwargs: Any) -> str:
+    def spy(self: RecurrentModel, *args: Any, **kwargs: Any) -> Iterator[str]:
         seen.append(self.cell)
         return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(RecurrentModel, "sample", spy)
+    monkeypatch.setattr(RecurrentModel, "generate", spy)
     assert main(["sample", "--checkpoint", "g.npz", "--length", "10"]) == 0
     assert seen == ["gru"]
     assert len(capsys.readouterr().out) == 1 + 10 + 1

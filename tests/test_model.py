@@ -214,7 +214,7 @@ def test_truncation_below_one_is_refused() -> None:
 
 
 def test_random_refuses_parameters_larger_than_memory() -> None:
-    with pytest.raises(ValueError, match="GiB of parameters"):
+    with pytest.raises(ValueError, match="GiB at its peak, more than the"):
         RNN.random(10, 10**7, np.random.default_rng(0))
 
 
