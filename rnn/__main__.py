@@ -405,9 +405,14 @@ def _prepare_training(args: argparse.Namespace, held: contextlib.ExitStack) -> _
         _check_output_path(args.best_checkpoint, "best checkpoint", args.resume)
     if args.metrics is not None:
         _check_output_path(args.metrics, "metrics file", args.resume)
-    for locked in (path, args.best_checkpoint, args.metrics):
-        if locked is not None:
-            _lock(locked, held)
+    outputs = {
+        "checkpoint": path,
+        "best checkpoint": args.best_checkpoint,
+        "metrics file": args.metrics,
+    }
+    for what, output in outputs.items():  # a second run on any of them is refused
+        if output is not None:
+            _lock(output, what, held)
     if not args.resume:
         with _user_input():
             trainer = Trainer(text, config)
@@ -428,14 +433,14 @@ def _prepare_training(args: argparse.Namespace, held: contextlib.ExitStack) -> _
     return _TrainingRun(trainer, run, args.resume, args.time_limit, bar, received)
 
 
-def _lock(path: str, held: contextlib.ExitStack) -> None:
-    """Hold the lock of an output file of the run until ``held`` closes."""
+def _lock(path: str, what: str, held: contextlib.ExitStack) -> None:
+    """Hold the lock of the run's output ``path`` (named ``what``) until ``held`` closes."""
     try:
-        held.enter_context(checkpoint_lock(path))
+        held.enter_context(checkpoint_lock(path, what))
     except CheckpointInUse as err:
         raise UsageError(str(err)) from None
     except OSError as err:
-        raise UsageError(f"cannot lock {path!r}: {err.strerror}") from None
+        raise UsageError(f"cannot lock {what} {path!r}: {err.strerror}") from None
 
 
 def _resumed_trainer(

@@ -247,14 +247,15 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def checkpoint_lock(path: str | os.PathLike[str]) -> Iterator[None]:
+def checkpoint_lock(path: str | os.PathLike[str], what: str = "checkpoint") -> Iterator[None]:
     """Hold an exclusive lock on the checkpoint ``path`` while the ``with`` block runs.
 
     The lock is an ``fcntl`` lock on a file ``.NAME.lock`` next to the checkpoint (next to
     its target, if ``path`` is a symbolic link); the file holds the pid of the holder and
     is removed when the block ends. The system releases the lock when a process dies, so
     a killed run never leaves a stale lock behind. Where ``fcntl`` is missing (Windows)
-    there is no lock.
+    there is no lock. The run's other outputs (a best checkpoint, a metrics file) are
+    locked the same way, ``what`` naming them in the message.
 
     Raises
     ------
@@ -276,7 +277,7 @@ def checkpoint_lock(path: str | os.PathLike[str]) -> Iterator[None]:
             holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
             os.close(fd)
             raise CheckpointInUse(
-                f"checkpoint {os.fspath(path)!r} is in use by another run (pid {holder}); "
+                f"{what} {os.fspath(path)!r} is in use by another run (pid {holder}); "
                 f"wait for it to end or choose another path"
             ) from None
         try:

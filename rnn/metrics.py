@@ -73,9 +73,9 @@ def read_metrics(path: str | os.PathLike[str]) -> list[MetricsRow]:
     Raises
     ------
     ValueError
-        If the file cannot be read or is not a regular file, or is not a metrics CSV: its header is not
-        :data:`COLUMNS`, or a row has another number of cells or a value that is not a
-        number. The message names the file and the line.
+        If the file cannot be read or is not a regular file, or is not a metrics CSV:
+        its header is not :data:`COLUMNS`, or a row has another number of cells or a
+        value that is not a number. The message names the file and the line.
     """
     name = os.fspath(path)
     try:

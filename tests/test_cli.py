@@ -441,3 +441,34 @@ def test_a_named_corpus_and_a_file_of_that_name_are_told_apart(
     (folder / "shakespeare").write_text("abcabcabcabcabcabc", encoding="utf-8")
     assert main(["train", "--corpus", "./shakespeare", *SMALL, "--epochs", "1"]) == 0
     assert capsys.readouterr().out.startswith("Number of characters : 18\n")
+
+
+def test_sample_output_through_a_symlink_keeps_the_link(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", *SMALL, "--epochs", "1", "--checkpoint", "run.npz"]) == 0
+    (folder / "store").mkdir()
+    (folder / "out.txt").symlink_to(folder / "store" / "sample.txt")
+    capsys.readouterr()
+    argv = ["sample", "--checkpoint", "run.npz", "--length", "30", "--seed", "2"]
+    assert main([*argv, "--output", "out.txt"]) == 0
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert (folder / "out.txt").is_symlink()
+    assert (folder / "store" / "sample.txt").read_text(encoding="utf-8") == printed
+    assert sorted(p.name for p in (folder / "store").iterdir()) == ["sample.txt"]
+
+
+def test_a_priming_file_over_the_size_limit_is_refused_without_reading_it(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", *SMALL, "--epochs", "1", "--checkpoint", "run.npz"]) == 0
+    capsys.readouterr()
+    with open(folder / "huge.txt", "wb") as file:  # sparse: no disk blocks, nothing to read
+        file.truncate(cli_module.MAX_CORPUS_BYTES + 1)
+    assert main(["sample", "--checkpoint", "run.npz", "--prime-file", "huge.txt"]) == 2
+    size = cli_module.MAX_CORPUS_BYTES + 1
+    assert _error(capsys) == (
+        f"priming file 'huge.txt' has {size} bytes, more than the limit of "
+        f"{cli_module.MAX_CORPUS_BYTES} bytes"
+    )

@@ -35,6 +35,7 @@ from hostile import (
 
 from rnn import GRU, LSTM, RNN, Trainer, TrainingConfig, Vocabulary
 from rnn.checkpoint import atomic_write, checkpoint_lock
+from rnn.metrics import read_metrics
 
 ADDRESS_SPACE = 2**30
 """The children's RLIMIT_AS: a case that allocates more dies with MemoryError."""
@@ -162,6 +163,28 @@ def test_a_deflated_member_declaring_a_huge_shape_is_refused_before_it_is_read(
     assert path.stat().st_size < 4 * 2**20
     outcome = _cli("huge W header", tmp_path, "sample", "--checkpoint", str(path))
     _assert_one_line(outcome, 2, "params/W must have shape (8, 8) and dtype float64")
+
+
+def test_an_adam_moment_declaring_a_huge_shape_is_refused_before_it_is_read(
+    tmp_path: Path,
+) -> None:
+    """Adam keeps two arrays per parameter and a step count; each header is checked."""
+    from rnn.__main__ import main
+
+    old = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        argv = ["train", *SMALL, "--epochs", "1", "--optimizer", "adam", "--checkpoint", "a.npz"]
+        assert main(argv) == 0
+    finally:
+        os.chdir(old)
+    path = variant(tmp_path / "a.npz", tmp_path / "hostile.npz", optimizer__v__W=huge_member())
+    outcome = _cli("huge Adam v/W header", tmp_path, "sample", "--checkpoint", str(path))
+    _assert_one_line(outcome, 2, "optimizer/v/W must have shape (8, 8) and dtype float64")
+    step = (npy_header((1000,), "<i8") + bytes(8000), b"", 0)
+    path = variant(tmp_path / "a.npz", tmp_path / "steps.npz", optimizer__step=step)
+    outcome = _cli("Adam step of shape (1000,)", tmp_path, "sample", "--checkpoint", str(path))
+    _assert_one_line(outcome, 2, "optimizer/step must have shape () and dtype int64")
 
 
 def test_a_config_whose_hidden_size_disagrees_with_the_parameters_is_refused(
@@ -410,6 +433,70 @@ def test_a_save_that_exceeds_the_file_size_limit_keeps_the_previous_checkpoint(
     assert outcome.seconds < SECONDS
     assert (tmp_path / "run.npz").read_bytes() == before
     assert Trainer.load(tmp_path / "run.npz").epoch == 1
+    _no_temporary_files(tmp_path)
+
+
+def test_a_best_checkpoint_that_cannot_be_saved_ends_the_run_with_one_line(
+    tmp_path: Path,
+) -> None:
+    """The first evaluation is always the best so far, so its save is the run's first write."""
+    outcome = _cli(
+        "best checkpoint over RLIMIT_FSIZE (ulimit -f)",
+        tmp_path,
+        "train",
+        *SMALL,
+        "--checkpoint",
+        "run.npz",
+        "--val-fraction",
+        "0.1",
+        "--eval-every",
+        "5",
+        "--best-checkpoint",
+        "best.npz",
+        file_bytes=4096,
+    )
+    _as_on_the_page("a best checkpoint beyond the file size limit (`ulimit -f 4`)", outcome)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no file, no temporary, no lock
+
+
+@pytest.mark.parametrize(
+    ("situation", "option", "name"),
+    [
+        ("a second run on a best checkpoint in use", "--best-checkpoint", "best.npz"),
+        ("a second run on a metrics file in use", "--metrics", "metrics.csv"),
+    ],
+)
+def test_a_second_run_on_an_output_in_use_is_refused_naming_the_holder(
+    tmp_path: Path, situation: str, option: str, name: str
+) -> None:
+    with checkpoint_lock(tmp_path / name):  # held by this process, as a first run would
+        outcome = _cli(situation, tmp_path, "train", *SMALL, "--val-fraction", "0.1", option, name)
+    _as_on_the_page(situation, outcome)
+    assert f"(pid {os.getpid()})" in outcome.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_signal_during_a_run_with_validation_keeps_every_output_readable(
+    tmp_path: Path,
+) -> None:
+    started = time.monotonic()
+    extra = ["--val-fraction", "0.1", "--eval-every", "3", "--optimizer", "adam"]
+    outputs = ["--metrics", "metrics.csv", "--best-checkpoint", "best.npz"]
+    proc = _long_run(tmp_path, "run.npz", *extra, *outputs)
+    _wait_for(lambda: (tmp_path / "run.npz").exists())
+    proc.send_signal(signal.SIGTERM)
+    outcome = _finish(proc, started, "SIGTERM with validation, metrics and best checkpoint")
+    assert outcome.status == 143, outcome
+    assert outcome.stderr.count("\n") == 1, outcome.stderr
+    assert "checkpoint 'run.npz' keeps epoch" in outcome.stderr
+    rows = read_metrics(tmp_path / "metrics.csv")
+    assert rows
+    assert [r.update for r in rows] == list(range(3, 3 * len(rows) + 1, 3))
+    best = Trainer.load(tmp_path / "best.npz")
+    lowest = min(r.val_loss for r in rows if r.val_loss is not None)
+    assert best.best_val_loss is not None
+    np.testing.assert_allclose(best.best_val_loss, lowest, rtol=1e-8, atol=0)  # CSV: 8 decimals
+    assert Trainer.load(tmp_path / "run.npz").config.optimizer == "adam"
     _no_temporary_files(tmp_path)
 
 

@@ -81,3 +81,26 @@ def test_the_available_memory_honours_the_address_space_limit() -> None:
         assert memory.available_memory() < 2**34
     finally:
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+@pytest.mark.parametrize("cell", sorted(CELLS))
+@pytest.mark.parametrize(("V", "H", "T", "B"), [SIZES[0], SIZES[3]])
+def test_the_training_estimate_counts_adams_two_moments(
+    cell: str, V: int, H: int, T: int, B: int
+) -> None:
+    """Adam keeps two arrays per parameter; with H = 500 they dominate the peak."""
+    text = "".join(chr(0x100 + i) for i in np.random.default_rng(2).integers(0, V, 2 * T * B + 1))
+    text += "".join(chr(0x100 + i) for i in range(V))
+    config = TrainingConfig(
+        cell=cell, hidden_size=H, sequence_length=T, batch_size=B, optimizer="adam"
+    )
+
+    def train() -> None:
+        trainer = Trainer(text, config)
+        trainer.step()
+        trainer.step()
+
+    measured = _traced_peak(train)
+    shapes = CELLS[cell].param_shapes(V, H)
+    estimate = memory.training_peak(cell, shapes, T, B, 8, len(text), optimizer_slots=2)
+    assert measured / 2 <= estimate <= 2 * measured, (estimate, measured)
