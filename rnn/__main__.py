@@ -21,7 +21,7 @@ import signal
 import stat
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, NoReturn
@@ -611,8 +611,7 @@ def _stop_now(signum: int, frame: object) -> None:
     raise _Stopped(signum)
 
 
-@contextlib.contextmanager
-def _deferred_signals(received: list[int]) -> Iterator[None]:
+def _deferred_signals(received: list[int]) -> contextlib.AbstractContextManager[None]:
     """Record SIGINT and SIGTERM in ``received`` instead of stopping at once; a second
     signal stops at once."""
 
@@ -621,15 +620,22 @@ def _deferred_signals(received: list[int]) -> Iterator[None]:
             raise _Stopped(signum)
         received.append(signum)
 
+    return _handling_signals(defer)
+
+
+@contextlib.contextmanager
+def _handling_signals(handler: Callable[[int, Any], None]) -> Iterator[None]:
+    """``handler`` handles SIGINT and SIGTERM while the block runs, in the main thread;
+    only it can set handlers, and a library caller in another thread keeps its own."""
     if threading.current_thread() is not threading.main_thread():
-        yield  # only the main thread can set handlers
+        yield
         return
-    previous = [signal.signal(s, defer) for s in _STOP_SIGNALS]
+    previous = [signal.signal(s, handler) for s in _STOP_SIGNALS]
     try:
         yield
     finally:
-        for s, handler in zip(_STOP_SIGNALS, previous, strict=True):
-            signal.signal(s, handler)
+        for s, old in zip(_STOP_SIGNALS, previous, strict=True):
+            signal.signal(s, old)
 
 
 @dataclass(frozen=True)
@@ -906,7 +912,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     saved; 128 + the signal's number (130, 143) after SIGINT or SIGTERM.
     """
     try:
-        with _signals_stop_now():
+        with _handling_signals(_stop_now):  # no traceback, temporary files removed
             parser = build_parser()
             args = parser.parse_args(argv)
             if args.command is None:  # the same as --help: the usage and the commands
@@ -930,20 +936,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         name = signal.Signals(stop.signum).name
         print(f"python -m rnn: {name} received: stopped", file=sys.stderr)
         return 128 + stop.signum
-
-
-@contextlib.contextmanager
-def _signals_stop_now() -> Iterator[None]:
-    """SIGINT and SIGTERM raise ``_Stopped`` (no traceback, temporary files removed)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # only the main thread can set handlers; a library caller keeps its own
-        return
-    previous = [signal.signal(s, _stop_now) for s in _STOP_SIGNALS]
-    try:
-        yield
-    finally:
-        for s, handler in zip(_STOP_SIGNALS, previous, strict=True):
-            signal.signal(s, handler)
 
 
 def _one_line(message: str) -> str:

@@ -157,7 +157,8 @@ def training_peak(
     itemsize : int
         Bytes per entry of the model's dtype.
     corpus_length : int
-        N, characters of the corpus, held as text and as indices.
+        N, characters of the corpus, held as text and as compact indices
+        (:meth:`rnn.data.Vocabulary.encode_corpus`).
     optimizer_slots : int, optional
         Arrays of the parameters' size that the optimizer keeps (AdaGrad: 1).
     """
@@ -166,7 +167,8 @@ def training_peak(
     V, H = shapes["V"]
     call = call_peak(cell, V, H, steps, batch, P, itemsize)
     kept = (1 + optimizer_slots + 1) * P + 3 * max(sizes)  # θ, state, g / B, step temporaries
-    corpus = corpus_length * (4 + np.dtype(np.intp).itemsize)  # str (≤ 4 bytes) and indices
+    index = np.min_scalar_type(V - 1).itemsize  # the corpus's indices: uint8 for V ≤ 256
+    corpus = corpus_length * (4 + index)  # the text (≤ 4 bytes a character) and its indices
     return call + kept * itemsize + corpus
 
 

@@ -46,9 +46,17 @@ def test_the_training_estimate_is_within_a_factor_of_2_of_the_measured_peak(
     cell: str, V: int, H: int, T: int, B: int
 ) -> None:
     """A trainer built and run for two updates (the second has the optimizer's state)."""
+    _check_training_estimate(cell, V, H, T, B, "adagrad", slots=1)
+
+
+def _check_training_estimate(
+    cell: str, V: int, H: int, T: int, B: int, optimizer: str, slots: int
+) -> None:
     text = "".join(chr(0x100 + i) for i in np.random.default_rng(2).integers(0, V, 2 * T * B + 1))
     text += "".join(chr(0x100 + i) for i in range(V))  # every character present
-    config = TrainingConfig(cell=cell, hidden_size=H, sequence_length=T, batch_size=B)
+    config = TrainingConfig(
+        cell=cell, hidden_size=H, sequence_length=T, batch_size=B, optimizer=optimizer
+    )
 
     def train() -> None:
         trainer = Trainer(text, config)
@@ -57,7 +65,7 @@ def test_the_training_estimate_is_within_a_factor_of_2_of_the_measured_peak(
 
     measured = _traced_peak(train)
     shapes = CELLS[cell].param_shapes(V, H)
-    estimate = memory.training_peak(cell, shapes, T, B, 8, len(text))
+    estimate = memory.training_peak(cell, shapes, T, B, 8, len(text), optimizer_slots=slots)
     assert measured / 2 <= estimate <= 2 * measured, (estimate, measured)
 
 
@@ -85,22 +93,9 @@ def test_the_available_memory_honours_the_address_space_limit() -> None:
 
 @pytest.mark.parametrize("cell", sorted(CELLS))
 @pytest.mark.parametrize(("V", "H", "T", "B"), [SIZES[0], SIZES[3]])
-def test_the_training_estimate_counts_adams_two_moments(
-    cell: str, V: int, H: int, T: int, B: int
+@pytest.mark.parametrize(("optimizer", "slots"), [("adam", 2), ("rmsprop", 1)])
+def test_the_training_estimate_counts_the_optimizers_arrays(
+    cell: str, V: int, H: int, T: int, B: int, optimizer: str, slots: int
 ) -> None:
-    """Adam keeps two arrays per parameter; with H = 500 they dominate the peak."""
-    text = "".join(chr(0x100 + i) for i in np.random.default_rng(2).integers(0, V, 2 * T * B + 1))
-    text += "".join(chr(0x100 + i) for i in range(V))
-    config = TrainingConfig(
-        cell=cell, hidden_size=H, sequence_length=T, batch_size=B, optimizer="adam"
-    )
-
-    def train() -> None:
-        trainer = Trainer(text, config)
-        trainer.step()
-        trainer.step()
-
-    measured = _traced_peak(train)
-    shapes = CELLS[cell].param_shapes(V, H)
-    estimate = memory.training_peak(cell, shapes, T, B, 8, len(text), optimizer_slots=2)
-    assert measured / 2 <= estimate <= 2 * measured, (estimate, measured)
+    """Adam keeps two arrays per parameter, RMSprop one; with H = 500 they weigh most."""
+    _check_training_estimate(cell, V, H, T, B, optimizer, slots)
