@@ -80,6 +80,8 @@ import numpy as np
 import scipy.sparse
 from numpy.typing import NDArray
 
+from rnn import memory
+from rnn.checks import check_castable
 from rnn.layers.base import check_array_state as _check_array_state
 from rnn.layers.base import check_sequence as _check_inputs
 from rnn.layers.base import check_truncation as _check_truncation
@@ -742,18 +744,23 @@ def loss_and_gradients(
     >>> all(np.allclose(grads[k], expected[k], rtol=1e-12, atol=1e-15) for k in grads)
     True
     """
+    memory.check_call(model, np.shape(inputs))  # before the caches are allocated
     params, cell = model.params, model.cell
     Vw, c = params["V"], params["c"]
     x, batched = _check_inputs("inputs", inputs, Vw.shape[0])
     T, B = x.shape
     state0 = model._check_state(h0, B, batched)
+    states = (state0,) if model.num_layers == 1 else state0  # one state per layer
+    for state in states:
+        parts = state if isinstance(state, tuple) else (state,)
+        for name, part in zip(("h0", "s0"), parts, strict=False):  # the LSTM's pair, or h
+            check_castable(name, part, model.dtype)
     y, y_batched = _check_inputs("targets", targets, Vw.shape[0])
     if y.shape != x.shape or y_batched != batched:
         shape = x.shape if batched else x.shape[:1]
         given = y.shape if y_batched else y.shape[:1]
         raise ValueError(f"targets must have the inputs' shape {shape}, got {given}")
     truncation = _check_truncation(truncation)
-    states = (state0,) if model.num_layers == 1 else state0  # one state per layer
     arrays = [a for s in states for a in (s if isinstance(s, tuple) else (s,))]
     dtype = np.result_type(*params.values(), *arrays)
     packed, caches, finals, hs = [], [], [], x

@@ -33,7 +33,7 @@ from hostile import (
     zeros_deflated,
 )
 
-from rnn import GRU, LSTM, RNN, Trainer, TrainingConfig, Vocabulary
+from rnn import GRU, LSTM, RNN, Trainer, TrainingConfig, Vocabulary, fast
 from rnn.checkpoint import atomic_write, checkpoint_lock
 from rnn.metrics import read_metrics
 
@@ -323,18 +323,22 @@ def test_a_hidden_size_whose_training_peak_does_not_fit_is_refused(
     _assert_one_line(outcome, 2, "GiB at its peak, more than the")
 
 
-def test_loss_and_gradients_refuses_a_batch_that_does_not_fit(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "call", ["model.loss_and_gradients(x, x)", "fast.loss_and_gradients(model, x, x)"]
+)
+def test_loss_and_gradients_refuses_a_batch_that_does_not_fit(tmp_path: Path, call: str) -> None:
     script = (
         "import numpy as np\n"
-        "from rnn import RNN\n"
+        "from rnn import RNN, fast\n"
         "model = RNN.random(10, 10, np.random.default_rng(0))\n"
         "x = np.broadcast_to(np.intp(1), (20000, 10000))\n"
+        f"call = {call!r}\n"
         "try:\n"
-        "    model.loss_and_gradients(x, x)\n"
+        "    eval(call)\n"
         "except ValueError as err:\n"
         "    raise SystemExit(str(err))\n"
     )
-    outcome = _run("loss_and_gradients (20000, 10000)", ["-c", script], tmp_path)
+    outcome = _run(f"{call} on (20000, 10000)", ["-c", script], tmp_path)
     _assert_one_line(
         outcome, 1, "loss_and_gradients on T=20000 steps of B=10000 sequences with H=10, V=10"
     )
@@ -590,12 +594,14 @@ def test_an_initial_state_that_would_change_the_result_dtype_is_refused(
     model = cell.random(4, 3, np.random.default_rng(0))
     h0 = np.zeros(3, dtype=dtype)
     state = (h0, np.zeros(3)) if cell is LSTM else h0
-    with pytest.raises(
-        TypeError,
-        match=f"h0 must have the model's dtype float64 or one that "
-        f"casts to it safely, got {np.dtype(dtype)}",
-    ):
+    message = (
+        f"h0 must have the model's dtype float64 or one that casts to it safely, "
+        f"got {np.dtype(dtype)}"
+    )
+    with pytest.raises(TypeError, match=message):
         model.loss([0, 1], [1, 2], state)
+    with pytest.raises(TypeError, match=message):  # the trainer's fast path, the same
+        fast.loss_and_gradients(model, [0, 1], [1, 2], state)
 
 
 def test_a_complex_model_takes_a_complex_initial_state() -> None:
