@@ -46,6 +46,11 @@ STEP_ARRAYS = {"rnn": 3, "lstm": 13, "gru": 11}
 PARAM_ARRAYS = {"rnn": 2, "lstm": 1, "gru": 1}
 """Arrays of the parameters' total size alive at the peak of one call, by cell."""
 
+LOGIT_ARRAYS = 4
+"""Arrays of shape (T, B, V) alive at the peak of the reference ``loss_and_gradients``: the
+logits, their log-softmax, the probabilities and the output gradient. The trainer's fast
+path (:mod:`rnn.fast`) overwrites the logits with their gradient and keeps one."""
+
 _INDEX_ARRAYS = 3
 """Arrays of T·B indices (intp) alive in a call: the inputs, the targets and their rows."""
 
@@ -114,6 +119,7 @@ def call_peak(
     batch: int,
     params: int,
     itemsize: int,
+    logit_arrays: int = LOGIT_ARRAYS,
 ) -> int:
     """Estimated peak bytes of one ``loss_and_gradients`` call.
 
@@ -129,9 +135,16 @@ def call_peak(
         P, the number of parameter entries.
     itemsize : int
         Bytes per entry of the model's dtype.
+    logit_arrays : int, optional
+        Arrays of shape (T, B, V) alive at the peak: :data:`LOGIT_ARRAYS` for the
+        reference, 1 for the fast path.
     """
     TB = steps * batch
-    elements = STEP_ARRAYS[cell] * TB * hidden_size + TB * vocab_size + PARAM_ARRAYS[cell] * params
+    elements = (
+        STEP_ARRAYS[cell] * TB * hidden_size
+        + logit_arrays * TB * vocab_size
+        + PARAM_ARRAYS[cell] * params
+    )
     return elements * itemsize + _INDEX_ARRAYS * TB * np.dtype(np.intp).itemsize
 
 
@@ -165,7 +178,7 @@ def training_peak(
     sizes = [math.prod(shape) for shape in shapes.values()]
     P = sum(sizes)
     V, H = shapes["V"]
-    call = call_peak(cell, V, H, steps, batch, P, itemsize)
+    call = call_peak(cell, V, H, steps, batch, P, itemsize, logit_arrays=1)  # the fast path
     kept = (1 + optimizer_slots + 1) * P + 3 * max(sizes)  # θ, state, g / B, step temporaries
     index = np.min_scalar_type(V - 1).itemsize  # the corpus's indices: uint8 for V ≤ 256
     corpus = corpus_length * (4 + index)  # the text (≤ 4 bytes a character) and its indices

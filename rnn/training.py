@@ -245,14 +245,15 @@ def checkpoint_layout(
         raise ValueError(f"the hyperparameters name cell {cfg.cell!r}, not {cell!r}")
     model = CELLS[cell]
     dtype = np.dtype(cfg.dtype)
-    shapes = model.param_shapes(vocab_size, cfg.hidden_size)
+    shapes = model.param_shapes(vocab_size, cfg.hidden_size, cfg.num_layers)
     layout = {f"params/{name}": (shape, dtype) for name, shape in shapes.items()}
     for key in cfg.make_optimizer().state_keys(shapes):  # "W" (AdaGrad), "m/W", "step"
         if key == "step":  # Adam's count of updates
             layout["optimizer/step"] = ((), np.dtype(np.int64))
         else:
             layout[f"optimizer/{key}"] = (shapes[key.rpartition("/")[2]], dtype)
-    template = model.random(1, 1, np.random.default_rng(0)).initial_state(1)
+    tiny = model.random(1, 1, np.random.default_rng(0), num_layers=cfg.num_layers)
+    template = _flatten_state(tiny.initial_state(1))  # as a checkpoint stores it
     parts = len(template) if isinstance(template, tuple) else 1
     for i in range(parts):
         layout[f"state/{i}"] = ((cfg.batch_size, cfg.hidden_size), dtype)
@@ -461,7 +462,7 @@ class Trainer:
                 f"the validation part ({cfg.val_fraction:g}) has {n - n_train} characters, "
                 f"fewer than sequence_length + 1 = {cfg.sequence_length + 1}"
             )
-        shapes = CELLS[cfg.cell].param_shapes(len(self.vocab), cfg.hidden_size)
+        shapes = CELLS[cfg.cell].param_shapes(len(self.vocab), cfg.hidden_size, cfg.num_layers)
         peak = memory.training_peak(
             cfg.cell,
             shapes,
