@@ -77,7 +77,7 @@ autodoc_member_order = "bysource"
 autosummary_generate = False
 numpydoc_show_class_members = False
 numpydoc_xref_param_type = False
-numpydoc_attributes_as_param_list = False
+numpydoc_attributes_as_param_list = True  # typed caches list their fields like parameters
 
 html_theme = "furo"
 html_title = f"rnn-reference {release}"

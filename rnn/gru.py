@@ -1,6 +1,6 @@
 r"""The GRU model: GRU layers, then the output layer and the loss every model shares.
 
-The layers (:class:`rnn.layers.GRULayer`) replace the vanilla recurrence (equations 1 and
+The layers (:class:`rnn.layers.gru.GRULayer`) replace the vanilla recurrence (equations 1 and
 2 of the RNN page) with equations (G1) to (G5) of the GRU derivation page, and their
 backward step is (G6) to (G14), written as ``# eq. (Gn)`` on the line that computes each;
 the output layer, the softmax and the loss, equations (3) to (8), are the ones
@@ -9,7 +9,7 @@ the output layer, the softmax and the loss, equations (3) to (8), are the ones
 The cell is the one of Cho et al. (2014) in the variant that PyTorch's ``torch.nn.GRU``
 computes, where the reset gate multiplies the recurrent term *after* its matrix product.
 
-The model is :class:`rnn.layers.GRULayer` layers under the output layer and loss of
+The model is :class:`rnn.layers.gru.GRULayer` layers under the output layer and loss of
 :class:`rnn.model.RecurrentModel`; this module only names them.
 """
 

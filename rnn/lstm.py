@@ -1,6 +1,6 @@
 r"""The LSTM model: LSTM layers, then the output layer and the loss every model shares.
 
-The layers (:class:`rnn.layers.LSTMLayer`) replace the vanilla recurrence (equations 1 and
+The layers (:class:`rnn.layers.lstm.LSTMLayer`) replace the vanilla recurrence (equations 1 and
 2 of the RNN page) with equations (L1) to (L6) of the LSTM derivation page, and their
 backward step is (L7) to (L16), written as ``# eq. (Ln)`` on the line that computes each;
 the output layer, the softmax and the loss, equations (3) to (8), are the ones
@@ -11,7 +11,7 @@ where the cell state is :math:`s` and the output gate :math:`q`: in this package
 :math:`c` is the output bias and :math:`o` the output layer's logits, so neither letter
 is free for the LSTM.
 
-The model is :class:`rnn.layers.LSTMLayer` layers under the output layer and loss of
+The model is :class:`rnn.layers.lstm.LSTMLayer` layers under the output layer and loss of
 :class:`rnn.model.RecurrentModel`; this module only names them.
 """
 

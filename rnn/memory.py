@@ -136,7 +136,7 @@ def call_peak(
     itemsize : int
         Bytes per entry of the model's dtype.
     logit_arrays : int, optional
-        Arrays of shape (T, B, V) alive at the peak: :data:`LOGIT_ARRAYS` for the
+        Arrays of shape (T, B, V) alive at the peak: ``LOGIT_ARRAYS`` for the
         reference, 1 for the fast path.
     """
     TB = steps * batch

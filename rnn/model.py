@@ -703,9 +703,9 @@ class RNN(RecurrentModel):
     The seed dropped the :math:`W^\top \delta^{(t+1)}` term; ``truncation=1`` reproduces
     that, equation (15).
 
-    - The recurrence is :class:`rnn.RNNLayer`: (1), (2) in its ``step_forward`` and
+    - The recurrence is :class:`rnn.layers.rnn.RNNLayer`: (1), (2) in its ``step_forward`` and
       (10) to (14) in its ``step_backward``; the sum (9) is in
-      :meth:`rnn.layers.Layer.backward`.
+      :meth:`rnn.layers.base.Layer.backward`.
     - The output layer, the softmax and the loss, (3) to (8), are each one operation over
       all steps.
 

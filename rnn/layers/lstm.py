@@ -110,8 +110,9 @@ class LSTMLayer(Layer[LSTMCache]):
     state before the step, :math:`\sum_k W_k^\top \delta_k^{(t)}` and
     :math:`f^{(t)} \odot \nabla_{s^{(t)}} L` (L16).
 
-    **Initialisation.** :meth:`random` sets the forget-gate bias to 1 (Gers, Schmidhuber and
-    Cummins 2000; Jozefowicz, Zaremba and Sutskever 2015); the other biases start at zero.
+    **Initialisation.** :meth:`~rnn.layers.base.Layer.random` sets the forget-gate bias to 1
+    (Gers, Schmidhuber and Cummins 2000; Jozefowicz, Zaremba and Sutskever 2015); the other
+    biases start at zero.
     """
 
     param_names = (
