@@ -120,6 +120,7 @@ def call_peak(
     params: int,
     itemsize: int,
     logit_arrays: int = LOGIT_ARRAYS,
+    layers: int = 1,
 ) -> int:
     """Estimated peak bytes of one ``loss_and_gradients`` call.
 
@@ -138,10 +139,12 @@ def call_peak(
     logit_arrays : int, optional
         Arrays of shape (T, B, V) alive at the peak: ``LOGIT_ARRAYS`` for the
         reference, 1 for the fast path.
+    layers : int, optional
+        Stacked recurrent layers; each keeps its own caches for the backward pass.
     """
     TB = steps * batch
     elements = (
-        STEP_ARRAYS[cell] * TB * hidden_size
+        layers * STEP_ARRAYS[cell] * TB * hidden_size
         + logit_arrays * TB * vocab_size
         + PARAM_ARRAYS[cell] * params
     )
@@ -156,6 +159,7 @@ def training_peak(
     itemsize: int,
     corpus_length: int,
     optimizer_slots: int = 1,
+    layers: int = 1,
 ) -> int:
     """Estimated peak bytes of a training run.
 
@@ -174,11 +178,13 @@ def training_peak(
         (:meth:`rnn.data.Vocabulary.encode_corpus`).
     optimizer_slots : int, optional
         Arrays of the parameters' size that the optimizer keeps (AdaGrad: 1).
+    layers : int, optional
+        Stacked recurrent layers, as in :func:`call_peak`.
     """
     sizes = [math.prod(shape) for shape in shapes.values()]
     P = sum(sizes)
     V, H = shapes["V"]
-    call = call_peak(cell, V, H, steps, batch, P, itemsize, logit_arrays=1)  # the fast path
+    call = call_peak(cell, V, H, steps, batch, P, itemsize, 1, layers)  # the fast path
     kept = (1 + optimizer_slots + 1) * P + 3 * max(sizes)  # θ, state, g / B, step temporaries
     index = np.min_scalar_type(V - 1).itemsize  # the corpus's indices: uint8 for V ≤ 256
     corpus = corpus_length * (4 + index)  # the text (≤ 4 bytes a character) and its indices
@@ -240,6 +246,6 @@ def check_call(model: Any, input_shape: tuple[int, ...]) -> None:
     T, B = input_shape[0], math.prod(input_shape[1:])
     P = sum(p.size for p in model.params.values())
     V, H = model.vocab_size, model.hidden_size
-    needed = call_peak(model.cell, V, H, T, B, P, model.dtype.itemsize)
+    needed = call_peak(model.cell, V, H, T, B, P, model.dtype.itemsize, layers=model.num_layers)
     what = f"loss_and_gradients on T={T} steps of B={B} sequences with H={H}, V={V}"
     check_fits(what, needed, skip_below=_SMALL)

@@ -471,6 +471,7 @@ class Trainer:
             np.dtype(cfg.dtype).itemsize,
             len(self.text),
             optimizer_slots=len(cfg.make_optimizer().slot_names),
+            layers=cfg.num_layers,
         )
         memory.check_fits(
             f"training hidden_size={cfg.hidden_size} with vocab_size={len(self.vocab)}, "

@@ -41,6 +41,21 @@ def test_the_call_estimate_is_within_a_factor_of_2_of_the_measured_peak(
 
 
 @pytest.mark.parametrize("cell", sorted(CELLS))
+@pytest.mark.parametrize("layers", [2, 3])
+def test_the_call_estimate_of_a_stacked_model_is_within_a_factor_of_2(
+    cell: str, layers: int
+) -> None:
+    """Each layer keeps its own caches: the estimate grows with the layers as the peak does."""
+    V, H, T, B = 10, 60, 100, 30
+    model = CELLS[cell].random(V, H, np.random.default_rng(0), num_layers=layers)
+    x = np.random.default_rng(1).integers(0, V, (T, B))
+    measured = _traced_peak(lambda: model.loss_and_gradients(x, x))
+    P = sum(p.size for p in model.params.values())
+    estimate = memory.call_peak(cell, V, H, T, B, P, 8, layers=layers)
+    assert measured / 2 <= estimate <= 2 * measured, (estimate, measured)
+
+
+@pytest.mark.parametrize("cell", sorted(CELLS))
 @pytest.mark.parametrize(("V", "H", "T", "B"), SIZES)
 def test_the_training_estimate_is_within_a_factor_of_2_of_the_measured_peak(
     cell: str, V: int, H: int, T: int, B: int
