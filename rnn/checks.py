@@ -8,6 +8,7 @@ rule and its wording live here only.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ __all__ = [
     "check_castable",
     "check_fraction",
     "check_int",
+    "check_names",
     "check_non_negative_number",
     "check_positive_number",
     "check_text",
@@ -185,4 +187,21 @@ def check_castable(name: str, value: Any, dtype: Any) -> None:
         raise TypeError(
             f"{name} must have the model's dtype {np.dtype(dtype)} or one that casts to it "
             f"safely, got {given}"
+        )
+
+
+def check_names(given: Iterable[str], expected: Sequence[str]) -> None:
+    """Refuse a set of parameter names that is not exactly ``expected``.
+
+    Raises
+    ------
+    ValueError
+        Naming the expected names, the missing ones and the unexpected ones.
+    """
+    given = set(given)
+    missing, extra = set(expected) - given, given - set(expected)
+    if missing or extra:
+        raise ValueError(
+            f"parameters must be exactly {list(expected)}, "
+            f"missing {sorted(missing)}, unexpected {sorted(extra)}"
         )

@@ -35,7 +35,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from rnn import memory
-from rnn.checks import check_castable, check_int, check_non_negative_number, check_text
+from rnn.checks import (
+    check_castable,
+    check_int,
+    check_names,
+    check_non_negative_number,
+    check_text,
+)
 from rnn.data import Vocabulary
 from rnn.layers import Layer, RNNLayer, SequenceCache
 from rnn.layers.base import as_param, check_sequence, check_truncation, map_state
@@ -224,13 +230,7 @@ class RecurrentModel(ABC):
         RecurrentModel
             A new model of the same class; ``self`` is unchanged.
         """
-        missing = set(self.param_names) - set(params)
-        extra = set(params) - set(self.param_names)
-        if missing or extra:
-            raise ValueError(
-                f"parameters must be exactly {list(self.param_names)}, "
-                f"missing {sorted(missing)}, unexpected {sorted(extra)}"
-            )
+        check_names(params, self.param_names)
         new = object.__new__(type(self))
         new._set_params({name: params[name] for name in self.param_names})
         return new

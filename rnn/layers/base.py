@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from rnn.checks import check_int
+from rnn.checks import check_int, check_names
 
 __all__ = ["Array", "Layer", "SequenceCache", "State", "sigmoid"]
 
@@ -190,13 +190,7 @@ class Layer(ABC, Generic[StepCache]):
         return layer
 
     def __init__(self, **params: Any) -> None:
-        missing = set(self.param_names) - set(params)
-        extra = set(params) - set(self.param_names)
-        if missing or extra:
-            raise ValueError(
-                f"parameters must be exactly {list(self.param_names)}, "
-                f"missing {sorted(missing)}, unexpected {sorted(extra)}"
-            )
+        check_names(params, self.param_names)
         arrays = {name: as_param(name, params[name]) for name in self.param_names}
         first = arrays[self.param_names[0]]
         if first.ndim != 2:
