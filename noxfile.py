@@ -74,11 +74,14 @@ def _lowest(requirements: list[str]) -> list[str]:
 def lowest(session: nox.Session) -> None:
     """Run the test suite on the oldest supported stack: every lower bound, exactly.
 
-    The runtime dependencies (numpy, scipy) and the test tools are installed at exactly the
-    minimums that pyproject.toml declares, on the oldest supported Python, so a lower bound
-    there is a tested promise rather than a guess.
+    The runtime dependencies (numpy, scipy), the plot and progress extras that the tests
+    use, and the test tools are installed at exactly the minimums that pyproject.toml
+    declares, on the oldest supported Python, so a lower bound there is a tested promise
+    rather than a guess.
     """
-    pins = _lowest([*PYPROJECT["project"]["dependencies"], *_group("test")])
+    extras = PYPROJECT["project"]["optional-dependencies"]  # the tests use plot and progress
+    runtime = [*PYPROJECT["project"]["dependencies"], *extras["plot"], *extras["progress"]]
+    pins = _lowest([*runtime, *_group("test")])
     session.install(*pins)
     session.install("--no-deps", ".")
     session.run("python", "-m", "pip", "list", "--format=freeze")
@@ -88,7 +91,7 @@ def lowest(session: nox.Session) -> None:
 @nox.session(python=[version for version in PYTHONS if version != "3.11"])
 def interpreters(session: nox.Session) -> None:
     """Run the test suite on the other supported Pythons, with the newest dependencies."""
-    session.install(".", *_group("test"))
+    session.install(".[plot,progress]", *_group("test"))
     session.run("pytest", "tests", *IGNORED, *session.posargs)
 
 
