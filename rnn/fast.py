@@ -95,6 +95,7 @@ __all__ = [
     "RNNCache",
     "backward_layer",
     "forward_layer",
+    "loss",
     "loss_and_gradients",
 ]
 
@@ -744,6 +745,96 @@ def loss_and_gradients(
     >>> all(np.allclose(grads[k], expected[k], rtol=1e-12, atol=1e-15) for k in grads)
     True
     """
+    truncation = _check_truncation(truncation)  # before the forward pass allocates
+    run = _forward_model(model, inputs, targets, h0)
+    x, y, Vw, h, logits = run.x, run.y, run.Vw, run.h, run.logits
+    T, B = x.shape
+    H = h.shape[-1]
+    value = _softmax_loss_gradient(logits, y.reshape(-1))  # logits become ∇o L
+    grads = {
+        "c": logits.sum(axis=0),  # eq. (7)
+        "V": logits.T @ h,  # eq. (8)
+    }
+    if model.cell == "rnn":  # one product for all steps: at B = 1 it beats T small ones
+        upstream: Upstream = (logits @ Vw).reshape(T, B, H)  # eq. (9)'s Vᵀ ∇o(t) L term
+    else:  # a product per step: no (T, B, H) buffer beside the gates' (T, B, G)
+        upstream = _output_gradient(logits.reshape(T, B, -1), Vw.astype(h.dtype, copy=False))
+    for layer in reversed(range(model.num_layers)):  # each layer's dx is the upstream below
+        suffix = layer_suffix(layer)
+        cell_grads, dx, _ = _backward(
+            model.cell, run.packed[layer], upstream, run.caches[layer], None, truncation, True
+        )
+        grads.update({name + suffix: g for name, g in cell_grads.items()})
+        if dx is not None:  # None below the bottom layer, whose inputs are indices
+            upstream = dx
+    return float(value), {name: grads[name] for name in model.param_names}, run.state_T()
+
+
+def loss(model: RecurrentModel, inputs: Any, targets: Any, h0: Any = None) -> tuple[float, Any]:
+    r"""What ``model.loss`` returns, computed on the fast path, and the state after the last step.
+
+    The forward half of :func:`loss_and_gradients`: no backward pass, for evaluating a model
+    on data it does not train on. The model is not changed.
+
+    Parameters
+    ----------
+    model : RecurrentModel
+        An RNN, LSTM or GRU with any number of layers, reading character indices.
+    inputs, targets : array_like of int, shape (T,) or (T, B)
+        Input and target character indices.
+    h0 : array_like, shape (H,) or (B, H), or the LSTM's pair, optional
+        The initial state; None means zeros.
+
+    Returns
+    -------
+    loss : float
+        The summed negative log-likelihood, eq. (5).
+    h_last : ndarray or pair
+        The state after the last step, shaped like ``h0``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As ``model.loss`` does, with the same messages.
+
+    Examples
+    --------
+    >>> from rnn import GRU
+    >>> model = GRU.random(vocab_size=5, hidden_size=4, rng=np.random.default_rng(0))
+    >>> x, y = np.array([[0, 1], [2, 3], [4, 0]]), np.array([[1, 2], [3, 4], [0, 1]])
+    >>> value, h = loss(model, x, y)
+    >>> bool(np.isclose(value, model.loss(x, y), rtol=1e-12))
+    True
+    """
+    run = _forward_model(model, inputs, targets, h0)
+    value = _softmax_loss_gradient(run.logits, run.y.reshape(-1))  # eq. (5)
+    return float(value), run.state_T()
+
+
+@dataclass(frozen=True)
+class _ModelRun:
+    """A model's forward pass on the fast path: what the loss and the backward pass read."""
+
+    x: Array  # (T, B) input indices
+    y: Array  # (T, B) target indices
+    batched: bool  # whether the inputs had a batch axis
+    Vw: Array  # the output weights V, (K, H)
+    h: Array  # the top layer's h(1) .. h(T), stacked to (T·B, H)
+    logits: Array  # o(t) of eq. (3) for all steps, (T·B, K)
+    packed: list[_Packed]  # each layer's fused parameters, bottom first
+    caches: list[Cache]  # each layer's cache, bottom first
+    finals: list[State]  # each layer's state after the last step, (B, H) or pairs
+
+    def state_T(self) -> Any:
+        """The state after the last step, shaped as the model's ``h0`` is."""
+        finals = self.finals
+        if not self.batched:
+            finals = [tuple(a[0] for a in s) if isinstance(s, tuple) else s[0] for s in finals]
+        return finals[0] if len(finals) == 1 else tuple(finals)
+
+
+def _forward_model(model: RecurrentModel, inputs: Any, targets: Any, h0: Any) -> _ModelRun:
+    """Check the arguments as the model does, then run every layer and the output layer."""
     memory.check_call(model, np.shape(inputs))  # before the caches are allocated
     params, cell = model.params, model.cell
     Vw, c = params["V"], params["c"]
@@ -760,7 +851,6 @@ def loss_and_gradients(
         shape = x.shape if batched else x.shape[:1]
         given = y.shape if y_batched else y.shape[:1]
         raise ValueError(f"targets must have the inputs' shape {shape}, got {given}")
-    truncation = _check_truncation(truncation)
     arrays = [a for s in states for a in (s if isinstance(s, tuple) else (s,))]
     dtype = np.result_type(*params.values(), *arrays)
     packed, caches, finals, hs = [], [], [], x
@@ -771,31 +861,10 @@ def loss_and_gradients(
         packed.append(P)
         caches.append(cache)
         finals.append(last)
-    H = hs.shape[-1]
-    h = hs.reshape(T * B, H)
+    h = hs.reshape(T * B, hs.shape[-1])
     logits = h @ Vw.T.astype(h.dtype, copy=False)  # eq. (3), all steps at once
     logits += c
-    loss = _softmax_loss_gradient(logits, y.reshape(-1))  # logits become ∇o L
-    grads = {
-        "c": logits.sum(axis=0),  # eq. (7)
-        "V": logits.T @ h,  # eq. (8)
-    }
-    if cell == "rnn":  # one product for all steps: at B = 1 it beats T small ones
-        upstream: Upstream = (logits @ Vw).reshape(T, B, H)  # eq. (9)'s Vᵀ ∇o(t) L term
-    else:  # a product per step: no (T, B, H) buffer beside the gates' (T, B, G)
-        upstream = _output_gradient(logits.reshape(T, B, -1), Vw.astype(h.dtype, copy=False))
-    for layer in reversed(range(model.num_layers)):  # each layer's dx is the upstream below
-        suffix = layer_suffix(layer)
-        cell_grads, dx, _ = _backward(
-            cell, packed[layer], upstream, caches[layer], None, truncation, consume=True
-        )
-        grads.update({name + suffix: g for name, g in cell_grads.items()})
-        if dx is not None:  # None below the bottom layer, whose inputs are indices
-            upstream = dx
-    if not batched:
-        finals = [tuple(a[0] for a in s) if isinstance(s, tuple) else s[0] for s in finals]
-    state_T = finals[0] if model.num_layers == 1 else tuple(finals)
-    return float(loss), {name: grads[name] for name in model.param_names}, state_T
+    return _ModelRun(x, y, batched, Vw, h, logits, packed, caches, finals)
 
 
 def _output_gradient(do: Array, Vw: Array) -> Upstream:

@@ -46,7 +46,7 @@ from rnn.data import Vocabulary
 from rnn.gru import GRU
 from rnn.lstm import LSTM
 from rnn.metrics import MetricsFile, MetricsRow
-from rnn.model import RNN, RecurrentModel, State, log_softmax
+from rnn.model import RNN, RecurrentModel, State
 from rnn.optim import OPTIMIZERS, Optimizer
 
 __all__ = [
@@ -609,11 +609,9 @@ class Trainer:
         total, state = 0.0, None
         for i in range(-(-L // T)):
             x, y = _stream_window(data, B, T, i)
-            cache = self.model.forward(x, state)
-            log_probs = log_softmax(cache.logits)  # (t, B, V)
-            picked = np.take_along_axis(log_probs, y.astype(np.intp)[:, :, None], axis=2)
-            total -= float(picked.sum(dtype=np.float64))  # eq. (5), summed over the streams
-            state = cache.last_state
+            # the fast path's forward half, tested equal to the model's own loss (5)
+            loss, state = fast.loss(self.model, x, y, state)
+            total += loss  # eq. (5), summed over the streams
         return total / (B * L)
 
     def run_epoch(self, should_stop: Callable[[], bool] | None = None) -> EpochResult:

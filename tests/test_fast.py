@@ -114,6 +114,36 @@ def test_stacked_models_equal_the_models_own(
 
 
 @pytest.mark.parametrize("cell", sorted(CELLS))
+@example(num_layers=1, T=1, batched=False, seed=0)
+@example(num_layers=2, T=1, batched=True, seed=0)
+@given(
+    num_layers=st.integers(1, 3),
+    T=sequence_lengths(max_value=6),
+    batched=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_loss_equals_the_models_own_and_its_last_state(
+    cell: str, num_layers: int, T: int, batched: bool, seed: int
+) -> None:
+    """``fast.loss`` is the forward half: the model's ``loss`` to 1e-12 relative, and the
+    state after the last step that the model's forward pass ends in, shaped like h0."""
+    rng = np.random.default_rng(seed)
+    model = CELLS[cell].random(6, 4, rng, num_layers=num_layers, scale=0.6)
+    shape = (T, 3) if batched else (T,)
+    x, y = rng.integers(0, 6, shape), rng.integers(0, 6, shape)
+    h0 = map_state(lambda a: rng.standard_normal(a.shape), model.initial_state(3))
+    if not batched:
+        h0 = map_state(lambda a: a[0], h0)
+    value, last = fast.loss(model, x, y, h0)
+    np.testing.assert_allclose(value, model.loss(x, y, h0), rtol=1e-12, atol=0)
+    _, _, ref_last = model.loss_and_gradients(x, y, h0)
+    assert set(state_arrays(last)) == set(state_arrays(ref_last))
+    for k, a in state_arrays(last).items():
+        assert a.shape == state_arrays(ref_last)[k].shape, k
+        assert_normwise_close(k, a, state_arrays(ref_last)[k], rtol=1e-12)
+
+
+@pytest.mark.parametrize("cell", sorted(CELLS))
 def test_float32_parameters_give_float32_gradients_near_the_float64_ones(cell: str) -> None:
     model = CELLS[cell].random(7, 6, np.random.default_rng(5), scale=0.5, dtype=np.float32)
     model64 = model.with_params({k: v.astype(np.float64) for k, v in model.params.items()})
@@ -156,6 +186,9 @@ def test_bad_arguments_raise_the_models_error(
         model.loss_and_gradients(**call)
     with pytest.raises(expected.type, match=f"^{re.escape(str(expected.value))}$"):
         fast.loss_and_gradients(model, **call)
+    if "truncation" not in call:  # fast.loss takes no truncation
+        with pytest.raises(expected.type, match=f"^{re.escape(str(expected.value))}$"):
+            fast.loss(model, **call)
 
 
 # ----------------------------------------------------------------- one layer
