@@ -213,6 +213,13 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
         "L2 norm ≤ CLIP",
     )
     parser.add_argument(
+        "--loss-reduction",
+        choices=("sum", "mean"),
+        default=d.loss_reduction,
+        help="descend the window's loss summed over its steps (per stream), or its mean "
+        "per character (PyTorch's default; the gradient is divided by the sequence length)",
+    )
+    parser.add_argument(
         "--val-fraction",
         type=_number,
         default=d.val_fraction,
@@ -363,6 +370,7 @@ def _config(args: argparse.Namespace) -> TrainingConfig:
         dtype=args.dtype,
         optimizer=args.optimizer,
         clip_mode=args.clip_mode,
+        loss_reduction=args.loss_reduction,
         beta1=args.beta1,
         beta2=args.beta2,
         alpha=args.alpha,

@@ -596,11 +596,12 @@ def _backward_step(cell: str, P: _Packed, cache: Cache, consume: bool) -> tuple[
             t: Any, dh: Array, ds: Array, d: Array, dh_prev: Array, ds_prev: Array
         ) -> None:
             G = gates[t]  # [q, i, f, g] of step(s) t: (..., 4, B, H)
-            q, i, f, g = np.moveaxis(G, -3, 0)
+            G_all = _gate_first(G)  # a view (4, ..., B, H)
+            q, i, f, g = G_all
             D = np.subtract(1.0, G)  # becomes [δ_q, δ_i, δ_f, δ_g]
-            D_q, D_i, D_f, D_g = D_all = np.moveaxis(D, -3, 0)
+            D_q, D_i, D_f, D_g = D_all = _gate_first(D)
             D_sig = D_all[:3]
-            D_sig *= np.moveaxis(G, -3, 0)[:3]  # σ'(a) = σ(1 − σ) for q, i, f
+            D_sig *= G_all[:3]  # σ'(a) = σ(1 − σ) for q, i, f
             tanh_s = np.tanh(ss[1:][t])
             dtanh = np.multiply(tanh_s, tanh_s)
             np.subtract(1.0, dtanh, out=dtanh)
@@ -648,6 +649,12 @@ def _backward_step(cell: str, P: _Packed, cache: Cache, consume: bool) -> tuple[
         dh_prev += np.multiply(z, dh)  # (G6)'s recurrent terms one step earlier, or (G14)
 
     return gru_step, delta
+
+
+def _gate_first(G: Array) -> Array:
+    """The gate axis of (..., 4, B, H) first, as a view; a single step's (4, B, H) as it is
+    (``np.moveaxis`` costs more than the elementwise work of a small step)."""
+    return G if G.ndim == 3 else np.moveaxis(G, -3, 0)
 
 
 def _parameter_gradients(

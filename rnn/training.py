@@ -92,6 +92,12 @@ class TrainingConfig:
         B ≥ 1 streams trained side by side.
     clip : float or None
         Clipping bound (the seed's 1.0), applied as ``clip_mode`` says; None disables it.
+    loss_reduction : str
+        Which loss of a window the optimizer descends. ``"sum"``: the loss (5) summed over
+        the window's T steps and averaged over its B streams, the seed's loss at B = 1.
+        ``"mean"``: the mean over the window's T·B characters, what PyTorch's
+        ``cross_entropy`` takes by default; its gradient is the sum's divided by T. Only
+        the gradient changes: the losses reported are the same either way.
     seed : int
         Seed of the one random generator that draws the initial weights and the samples.
     sample_length : int
@@ -130,6 +136,7 @@ class TrainingConfig:
     learning_rate: float = 0.04
     batch_size: int = 1
     clip: float | None = 1.0
+    loss_reduction: str = "sum"
     seed: int = 0
     sample_length: int = 250
     temperature: float = 1.0
@@ -175,6 +182,10 @@ class TrainingConfig:
             )
         if self.clip_mode not in ("value", "norm"):
             raise ValueError(f"clip_mode must be 'value' or 'norm', got {self.clip_mode!r}")
+        if self.loss_reduction not in ("sum", "mean"):
+            raise ValueError(
+                f"loss_reduction must be 'sum' or 'mean', got {self.loss_reduction!r}"
+            )
         if self.eps is not None and self.optimizer == "sgd":
             raise ValueError("eps applies to adagrad, adam and rmsprop, not to sgd")
         self.make_optimizer()  # the optimizer checks its own settings
@@ -513,6 +524,8 @@ class Trainer:
         carries it in every row, and resuming refuses a file of another run.
         """
         config = {k: v for k, v in self.config.to_dict().items() if k != "epochs"}
+        if config["loss_reduction"] == "sum":  # the default, and the only loss at first:
+            del config["loss_reduction"]  # runs saved before the choice keep their id
         digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
         digest.update(json.dumps(self.vocab.chars).encode())
         digest.update(np.ascontiguousarray(self.data).data)
@@ -571,8 +584,10 @@ class Trainer:
             raise TrainingDiverged(
                 f"the loss became {loss} {where}", self.epoch + 1, self.position + 1
             )
-        if cfg.batch_size > 1:
-            grads = {k: g / cfg.batch_size for k, g in grads.items()}
+        # the gradient of the loss the optimizer descends: per stream, or per character
+        chars = cfg.batch_size * (cfg.sequence_length if cfg.loss_reduction == "mean" else 1)
+        if chars > 1:
+            grads = {k: g / chars for k, g in grads.items()}
         with np.errstate(over="ignore", invalid="ignore"):  # checked below
             self.optimizer.step(self.model.params, grads)
         bad = [k for k, p in self.model.params.items() if not np.all(np.isfinite(p))]

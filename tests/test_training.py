@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from rnn import EpochResult, Trainer, TrainingConfig, seed_corpus
 from rnn.__main__ import main
 from rnn.training import format_epoch, format_header
+
+DATA = Path(__file__).parent / "data"
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +94,41 @@ def test_epoch_loss_is_the_mean_window_loss() -> None:
         np.testing.assert_array_equal(trainer.model.params[name], p)
 
 
+@pytest.mark.parametrize(("reduction", "per"), [("sum", "stream"), ("mean", "character")])
+def test_one_sgd_step_descends_the_loss_per_stream_or_per_character(
+    reduction: str, per: str
+) -> None:
+    """SGD without clipping moves each parameter by −lr·∇ of the window's loss per stream
+    (summed over the T steps, averaged over the B streams) or per character (over T·B)."""
+    B, T = 3, 4
+    cfg = TrainingConfig(
+        hidden_size=5, batch_size=B, sequence_length=T, optimizer="sgd", learning_rate=0.5,
+        clip=None, sample_length=0, loss_reduction=reduction,
+    )  # fmt: skip
+    trainer = Trainer("the quick brown fox jumps over the lazy dog", cfg)
+    model = trainer.model.copy()
+    x, y = next(iter(trainer.windows()))
+    loss, grads, _ = model.loss_and_gradients(x, y)  # the reference: the summed loss (5)
+    reported = trainer.step()
+    assert reported == pytest.approx(loss / B, rel=1e-12)  # the same report either way
+    divisor = B if per == "stream" else B * T
+    for name, p in model.params.items():
+        expected = p - cfg.learning_rate * grads[name] / divisor
+        np.testing.assert_allclose(trainer.model.params[name], expected, rtol=1e-12, atol=1e-15)
+
+
+def test_the_loss_reduction_keeps_old_runs_ids_and_gives_new_ones_its_own() -> None:
+    """A run id names a run's metrics file, so a run saved before the choice existed must
+    keep its id (computed by that version and written here), and a mean run gets another."""
+    for cell, expected in [("rnn", "2ff2bfbdb9ea242c"), ("lstm", "71c3640039158bfb")]:
+        trainer = Trainer.load(DATA / f"checkpoint-{cell}-numpy-2.4.6.npz")
+        assert trainer.config.loss_reduction == "sum"
+        assert trainer.run_id == expected
+    mean = Trainer("abcabcabcabc", TrainingConfig(sequence_length=3, loss_reduction="mean"))
+    total = Trainer("abcabcabcabc", TrainingConfig(sequence_length=3))
+    assert mean.run_id != total.run_id
+
+
 def test_windows_follow_the_corpus() -> None:
     trainer = Trainer("abcdefghijk", TrainingConfig(sequence_length=3, epochs=1))
     got = [
@@ -128,6 +167,7 @@ def test_cli_train_prints_the_header_and_every_epoch(capsys: pytest.CaptureFixtu
         ({"temperature": -1.0}, "temperature must be finite and ≥ 0, got -1.0"),
         ({"optimizer": "lbfgs"}, "optimizer must be one of"),
         ({"clip_mode": "both"}, "clip_mode must be 'value' or 'norm', got 'both'"),
+        ({"loss_reduction": "avg"}, "loss_reduction must be 'sum' or 'mean', got 'avg'"),
         ({"optimizer": "adam", "beta1": 1.0}, r"beta1 must lie in \[0, 1\), got 1.0"),
         ({"optimizer": "rmsprop", "alpha": -0.5}, r"alpha must lie in \[0, 1\), got -0.5"),
         ({"optimizer": "sgd", "eps": 1e-8}, "eps applies to adagrad, adam and rmsprop"),
