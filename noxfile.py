@@ -121,15 +121,23 @@ def crosscheck(session: nox.Session) -> None:
     session.run("pytest", "tests/crosscheck", "-m", "torch", *session.posargs)
 
 
+ONE_BLAS_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+"""The environment of the notebook kernels. Their products are small, where a second BLAS
+thread gains little, and on a machine busy with other work OpenBLAS's threads wait for
+each other at every product: the Shakespeare tutorial took 209 s with two threads and
+24 s with one, measured side by side on a loaded 2-core machine."""
+
+
 @nox.session
 def notebooks(session: nox.Session) -> None:
     """Run every tutorial notebook of docs/tutorials from top to bottom, as pytest tests.
 
-    The notebooks run in a Jupyter kernel of this session's environment, each in a
-    temporary folder; the docs build runs the same notebooks again.
+    The notebooks run in a Jupyter kernel of this session's environment, with one BLAS
+    thread (``ONE_BLAS_THREAD``), each in a temporary folder; the docs build runs the same
+    notebooks again.
     """
     session.install(".[plot]", *_group("test"), *_group("notebooks"))
-    session.run("pytest", "tests/notebooks", *session.posargs)
+    session.run("pytest", "tests/notebooks", *session.posargs, env=ONE_BLAS_THREAD)
 
 
 @nox.session
@@ -147,6 +155,7 @@ def docs(session: nox.Session) -> None:
         "docs",
         "docs/_build/html",
         *session.posargs,
+        env=ONE_BLAS_THREAD,  # the tutorials run in the build
     )
     session.run("python", "docs/check_rendering.py", "docs/_build/html")
 
