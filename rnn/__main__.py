@@ -216,8 +216,8 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
         "--loss-reduction",
         choices=("sum", "mean"),
         default=d.loss_reduction,
-        help="descend the window's loss summed over its steps (per stream), or its mean "
-        "per character (PyTorch's default; the gradient is divided by the sequence length)",
+        help="the loss to descend: a window's loss summed over its steps, per stream (the "
+        "seed's), or its mean per character (as in PyTorch; a gradient T times smaller)",
     )
     parser.add_argument(
         "--val-fraction",

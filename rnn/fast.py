@@ -611,13 +611,12 @@ def _backward_step(cell: str, P: _Packed, cache: Cache, consume: bool) -> tuple[
             D_q *= tanh_s
             D_q *= dh  # eq. (L9)
             D_i *= g
-            D_i *= ds  # eq. (L10)
             D_f *= ss[:-1][t]
-            D_f *= ds  # eq. (L11)
             np.multiply(g, g, out=D_g)
             np.subtract(1.0, D_g, out=D_g)
             D_g *= i
-            D_g *= ds  # eq. (L12)
+            D_ifg = D_all[1:]
+            D_ifg *= ds  # eqs. (L10), (L11), (L12); ds broadcasts over the three gates
             np.multiply(f, ds, out=ds_prev)  # (L8)'s second term one step earlier, or (L16)
             np.copyto(d.reshape(*d.shape[:-1], 4, H), np.swapaxes(D, -3, -2))
             np.matmul(d, W, out=dh_prev)  # (L7)'s Σ_k W_kᵀ δ_k one step earlier, or (L16)
