@@ -77,7 +77,7 @@ import pickle
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,9 @@ from numpy.typing import NDArray
 from verification.gradcheck import check_gradients
 from verification.mistakes import (
     CATALOGUE,
+    LSTM_BREAKS,
+    LSTM_CATALOGUE,
+    LSTM_TRANSPOSED_EQUATIONS,
     MEAN_NOT_SUM,
     SIGN_FLIPPED,
     TRANSPOSED,
@@ -94,6 +97,7 @@ from verification.mistakes import (
     Mistake,
     after_the_pass,
     char_rnn_gradients,
+    lstm_backward,
     rnn_backward,
     rnn_forward,
 )
@@ -181,13 +185,21 @@ class Diagnosis:
     gradients : tuple of str
         The student's names of the gradients.
     equation : str
-        The equation of the derivation page the mistake breaks ("" for None).
+        The equation the mistake breaks ("" for None).
+    page : str
+        The docs page of that equation: ``"derivation"``, or ``"LSTM"`` for the LSTM's
+        (L1)-(L16).
+    breaks : str
+        What the equation says and how the mistake departs from it; "" means the
+        mistake's own :attr:`~verification.mistakes.Mistake.breaks` (the RNN's).
     """
 
     mistake: Mistake | None
     function: str
     gradients: tuple[str, ...]
     equation: str = ""
+    page: str = "derivation"
+    breaks: str = ""
 
     def __str__(self) -> str:
         names = ", ".join(self.gradients)
@@ -195,7 +207,7 @@ class Diagnosis:
             return f"{self.function}: {names}: no known mistake matches"
         return (
             f"{self.function}: {names}: {self.mistake.phrase}; breaks eq. {self.equation} "
-            f"of the derivation page: {self.mistake.breaks}"
+            f"of the {self.page} page: {self.breaks or self.mistake.breaks}"
         )
 
 
@@ -586,6 +598,8 @@ class _Gradient:
     clipped: bool = False
     """Whether the student may clip to ±5 (the gist's lossFun), so that a mistake's gradient
     is also compared clipped."""
+    cell: str = "rnn"
+    """The cell whose equations a diagnosis cites: ``"lstm"`` cites the LSTM page."""
 
     def matches(self, mistake: Mistake) -> bool:
         """Whether the student's gradient is this mistake's, to :data:`DIAGNOSIS_RTOL`."""
@@ -800,7 +814,8 @@ def _reference(student: _Student, name: str, case: _Case, k: int, cell: str) -> 
 
 
 def _cs231n(student: _Student, functions: set[str], case: _Case, k: int) -> list[_Trial]:
-    """The step pair, the sequence pair and, if present, temporal_softmax_loss."""
+    """The RNN's step and sequence pairs and, if present, temporal_softmax_loss and the
+    LSTM's pairs."""
     rng = np.random.default_rng(case.rng_seed + 1)
     N, T, D, H = case.B, case.T, case.V, case.H
     x = rng.standard_normal((N, T, D))
@@ -808,50 +823,69 @@ def _cs231n(student: _Student, functions: set[str], case: _Case, k: int) -> list
     Wx, Wh, b = case.params["U"].T.copy(), case.params["W"].T.copy(), case.params["b"]
     dh = rng.standard_normal((N, T, H))
     trials = [
-        _cs231n_pair(student, "rnn_step", case, k, x[:, 0], h0, Wx, Wh, b, dh[:, 0]),
-        _cs231n_pair(student, "rnn", case, k, x, h0, Wx, Wh, b, dh),
+        _cs231n_pair(student, _rnn_pair(True, x[:, 0], h0, Wx, Wh, b, dh[:, 0]), k),
+        _cs231n_pair(student, _rnn_pair(False, x, h0, Wx, Wh, b, dh), k),
     ]
     if "temporal_softmax_loss" in functions:
         trials.append(_temporal_softmax(student, case, k, rng))
+    trials += [_cs231n_pair(student, pair, k) for pair in _lstm_pairs(case, functions)]
     return trials
 
 
-def _cs231n_pair(
-    student: _Student,
-    stem: str,
-    case: _Case,
-    k: int,
+@dataclass(frozen=True)
+class _Pair:
+    """A forward/backward pair of cs231n's layout on one case, with the reference's answers.
+
+    ``args`` are the forward's arguments by cs231n's names, in order; ``outputs`` are its
+    outputs before the cache, each with the reference's value and the upstream gradient the
+    backward gets; ``gradients`` are what the backward returns, in order, each with ``got``
+    still None.
+    """
+
+    stem: str
+    args: dict[str, FloatArray]
+    outputs: dict[str, tuple[FloatArray, FloatArray]]
+    gradients: tuple[_Gradient, ...]
+
+
+def _gradients(
+    names: Sequence[str],
+    roles: Sequence[str],
+    exact: dict[str, FloatArray],
+    variants: dict[Mistake, dict[str, FloatArray]],
+    cell: str,
+) -> tuple[_Gradient, ...]:
+    """The expected gradients of a pair, by the student's names; ``exact`` and each variant
+    are keyed by role."""
+    return tuple(
+        _Gradient(
+            name, None, exact[role], {m: v[role] for m, v in variants.items()}, role, cell=cell
+        )
+        for name, role in zip(names, roles, strict=True)
+    )
+
+
+def _rnn_pair(
+    step: bool,
     x: FloatArray,
     h0: FloatArray,
     Wx: FloatArray,
     Wh: FloatArray,
     b: FloatArray,
     dout: FloatArray,
-) -> _Trial:
-    step = stem == "rnn_step"
-    forward, backward = f"{stem}_forward", f"{stem}_backward"
-    trial = _Trial(f"{forward}/{backward}", k)
-    inputs = (x, h0, Wx, Wh, b)
-    input_names = ("x", "prev_h" if step else "h0", "Wx", "Wh", "b")
-    out_name = "next_h" if step else "h"
-    values = _unpack(
-        trial, student.call(forward, inputs, input_names, keep="forward"), (out_name, "cache")
-    )
-    if values is None:
-        return trial
+) -> _Pair:
+    """``rnn_step_*`` (x (N, D), dout (N, H)) or ``rnn_*`` (x (N, T, D), dout (N, T, H))."""
     U, W = Wx.T, Wh.T
     fw = rnn_forward(_time_major(x, step), h0, U, W, b)
-    trial.values = [
-        (out_name, _as_array(trial, out_name, values[0], dout.shape), _batch_major(fw.h, step))
-    ]
-    grad_names = ("dx", "dprev_h" if step else "dh0", "dWx", "dWh", "db")
-    reply = student.call(backward, (dout, _Ref("forward", 1)), (f"d{out_name}", "cache"))
-    got = _unpack(trial, reply, grad_names)
-    if got is None:
-        return trial
 
-    def in_student_form(g: dict[str, FloatArray]) -> list[FloatArray]:
-        return [_batch_major(g["x"], step), g["h0"], g["U"].T, g["W"].T, g["b"]]
+    def in_student_form(g: dict[str, FloatArray]) -> dict[str, FloatArray]:
+        return {
+            "x": _batch_major(g["x"], step),
+            "h0": g["h0"],
+            "U": g["U"].T,
+            "W": g["W"].T,
+            "b": g["b"],
+        }
 
     exact = in_student_form(rnn_backward(fw, _time_major(dout, step), U, W))
     mistakes = [m for m in CATALOGUE if (m.in_one_step or not step) and m is not MEAN_NOT_SUM]
@@ -861,19 +895,166 @@ def _cs231n_pair(
         )
         for m in mistakes
     }
-    roles = ("x", "h0", "U", "W", "b")
-    for j, name in enumerate(grad_names):
-        value = _as_array(trial, name, got[j], exact[j].shape)
-        trial.gradients.append(
-            _Gradient(name, value, exact[j], {m: v[j] for m, v in variants.items()}, roles[j])
+    h_name = "prev_h" if step else "h0"
+    return _Pair(
+        "rnn_step" if step else "rnn",
+        {"x": x, h_name: h0, "Wx": Wx, "Wh": Wh, "b": b},
+        {"next_h" if step else "h": (_batch_major(fw.h, step), dout)},
+        _gradients(
+            ("dx", f"d{h_name}", "dWx", "dWh", "db"),
+            ("x", "h0", "U", "W", "b"),
+            exact,
+            variants,
+            "rnn",
+        ),
+    )
+
+
+LSTM_STEMS = ("lstm_step", "lstm")
+"""cs231n's LSTM pairs, each graded when the file defines both its functions."""
+CS231N_GATES = ("i", "f", "q", "g")
+"""The layer's gates in the order of cs231n's four H-blocks: input, forget, output (the
+layer's q) and the candidate g."""
+
+
+def _lstm_pairs(case: _Case, functions: set[str]) -> list[_Pair]:
+    """The LSTM pairs the file defines, on weights (D, 4H), (H, 4H), (4H,) drawn for the case."""
+    stems = [s for s in LSTM_STEMS if {f"{s}_forward", f"{s}_backward"} <= functions]
+    if not stems:
+        return []
+    rng = np.random.default_rng(case.rng_seed + 2)
+    N, T, D, H = case.B, case.T, case.V, case.H
+    x = rng.standard_normal((N, T, D))
+    Wx = rng.standard_normal((D, 4 * H)) * case.scale
+    Wh = rng.standard_normal((H, 4 * H)) * case.scale
+    b = rng.standard_normal(4 * H) * case.scale
+    c0 = rng.standard_normal((N, H)) * 0.5
+    dh, dc = rng.standard_normal((N, T, H)), rng.standard_normal((N, H))
+    return [
+        _lstm_pair(True, x[:, 0], case.h0, c0, Wx, Wh, b, dh[:, 0], dc)
+        if stem == "lstm_step"
+        else _lstm_pair(False, x, case.h0, np.zeros((N, H)), Wx, Wh, b, dh, np.zeros((N, H)))
+        for stem in stems
+    ]
+
+
+def _lstm_pair(
+    step: bool,
+    x: FloatArray,
+    h0: FloatArray,
+    c0: FloatArray,
+    Wx: FloatArray,
+    Wh: FloatArray,
+    b: FloatArray,
+    dh: FloatArray,
+    dc: FloatArray,
+) -> _Pair:
+    """``lstm_step_*`` (x (N, D), prev_c ``c0``, upstream dh and dc (N, H)) or ``lstm_*``
+    (x (N, T, D), dh (N, T, H); the cell state starts at zero and gets no upstream)."""
+    from rnn.layers.lstm import LSTMLayer
+
+    params = _lstm_params(Wx, Wh, b)
+    layer = LSTMLayer(**params)
+    xs, dhs = _time_major(x, step), _time_major(dh, step)
+    hs, (_, s_last), cache = layer.forward(xs, (h0, c0))
+    grads, dx, (dh0, ds0) = layer.backward(dhs, cache, (np.zeros_like(h0), dc))
+    assert dx is not None  # the inputs are dense
+
+    def in_student_form(g: dict[str, FloatArray]) -> dict[str, FloatArray]:
+        return {
+            "x": _batch_major(g["x"], step),
+            "h0": g["h0"],
+            "s0": g["s0"],
+            **_cs231n_weights(g),
+        }
+
+    exact = in_student_form({**grads, "x": dx, "h0": dh0, "s0": ds0})
+    variants = {
+        m: after_the_pass(in_student_form(lstm_backward(cache.steps, dhs, dc, params, m)), m, 1)
+        for m in LSTM_CATALOGUE
+        if m.in_one_step or not step
+    }
+    if step:
+        return _Pair(
+            "lstm_step",
+            {"x": x, "prev_h": h0, "prev_c": c0, "Wx": Wx, "Wh": Wh, "b": b},
+            {"next_h": (hs[0], dh), "next_c": (s_last, dc)},
+            _gradients(
+                ("dx", "dprev_h", "dprev_c", "dWx", "dWh", "db"),
+                ("x", "h0", "s0", "U", "W", "b"),
+                exact,
+                variants,
+                "lstm",
+            ),
         )
-    trial.point = dict(zip(input_names, (np.array(a, copy=True) for a in inputs), strict=True))
+    return _Pair(
+        "lstm",
+        {"x": x, "h0": h0, "Wx": Wx, "Wh": Wh, "b": b},
+        {"h": (_batch_major(hs, step), dh)},
+        _gradients(
+            ("dx", "dh0", "dWx", "dWh", "db"), ("x", "h0", "U", "W", "b"), exact, variants, "lstm"
+        ),
+    )
+
+
+def _lstm_params(Wx: FloatArray, Wh: FloatArray, b: FloatArray) -> dict[str, FloatArray]:
+    """cs231n's Wx (D, 4H), Wh (H, 4H), b (4H,) as the layer's U_k (H, D), W_k (H, H), b_k (H,)."""
+    H = Wh.shape[0]
+    params: dict[str, FloatArray] = {}
+    for j, k in enumerate(CS231N_GATES):
+        block = slice(j * H, (j + 1) * H)
+        params.update({f"U_{k}": Wx[:, block].T, f"W_{k}": Wh[:, block].T, f"b_{k}": b[block]})
+    return params
+
+
+def _cs231n_weights(grads: dict[str, FloatArray]) -> dict[str, FloatArray]:
+    """The layer's gradients of U_k, W_k, b_k as cs231n's dWx (D, 4H), dWh (H, 4H), db (4H,),
+    keyed by role."""
+    return {
+        "U": np.concatenate([grads[f"U_{k}"].T for k in CS231N_GATES], axis=1),
+        "W": np.concatenate([grads[f"W_{k}"].T for k in CS231N_GATES], axis=1),
+        "b": np.concatenate([grads[f"b_{k}"] for k in CS231N_GATES]),
+    }
+
+
+def _cs231n_pair(student: _Student, pair: _Pair, k: int) -> _Trial:
+    """Call the student's forward, then its backward on the forward's cache and the pair's
+    upstream gradients, and record what each returned against the reference."""
+    forward, backward = f"{pair.stem}_forward", f"{pair.stem}_backward"
+    trial = _Trial(f"{forward}/{backward}", k)
+    input_names, out_names = tuple(pair.args), tuple(pair.outputs)
+    values = _unpack(
+        trial,
+        student.call(forward, tuple(pair.args.values()), input_names, keep="forward"),
+        (*out_names, "cache"),
+    )
+    if values is None:
+        return trial
+    trial.values = [
+        (name, _as_array(trial, name, value, expected.shape), expected)
+        for (name, (expected, _)), value in zip(pair.outputs.items(), values, strict=False)
+    ]
+    upstream = [up for _, up in pair.outputs.values()]
+    reply = student.call(
+        backward,
+        (*upstream, _Ref("forward", len(out_names))),
+        (*(f"d{name}" for name in out_names), "cache"),
+    )
+    got = _unpack(trial, reply, tuple(g.name for g in pair.gradients))
+    if got is None:
+        return trial
+    for value, g in zip(got, pair.gradients, strict=True):
+        trial.gradients.append(replace(g, got=_as_array(trial, g.name, value, g.expected.shape)))
+    trial.point = {n: np.array(a, copy=True) for n, a in pair.args.items()}
 
     def call(p: dict[str, Any]) -> _Reply:
         reply = student.call(forward, [p[n] for n in input_names], input_names)
         if reply.problem is None and isinstance(reply.values, tuple):
             return _Reply(
-                values=float(np.sum(np.asarray(reply.values[0], dtype=np.float64) * dout))
+                values=sum(
+                    float(np.sum(np.asarray(value, dtype=np.float64) * up))
+                    for value, up in zip(reply.values, upstream, strict=False)
+                )
             )
         return _Reply(problem=reply.problem or f"{forward} returned {type(reply.values).__name__}")
 
@@ -1047,7 +1228,7 @@ def _check_gradients(
 
 def _diagnose(failing: dict[tuple[str, str], list[tuple[_Trial, _Gradient]]]) -> list[Diagnosis]:
     """Name, for each failing gradient, the mistake whose gradient equals it on every case."""
-    found: dict[tuple[str, Mistake | None, str], list[str]] = {}
+    found: dict[tuple[str, Mistake | None, str, str, str], list[str]] = {}
     for (function, name), pairs in failing.items():
         comparable = [(t, g) for t, g in pairs if g.got is not None]
         matches = [
@@ -1056,16 +1237,28 @@ def _diagnose(failing: dict[tuple[str, str], list[tuple[_Trial, _Gradient]]]) ->
             if all(g.matches(m) for _, g in comparable)
             and any(_error(g.variants[m], g.expected) > GRADIENT_RTOL for _, g in comparable)
         ]
-        role = pairs[0][1].role
         if len(matches) == 1:
             m = matches[0]
-            equation = (
-                TRANSPOSED_EQUATIONS.get(role, m.equation) if m is TRANSPOSED else m.equation
-            )
-            found.setdefault((function, m, equation), []).append(name)
+            found.setdefault((function, m, *_broken(m, pairs[0][1])), []).append(name)
         else:
-            found.setdefault((function, None, ""), []).append(name)
-    return [Diagnosis(m, function, tuple(names), eq) for (function, m, eq), names in found.items()]
+            found.setdefault((function, None, "", "derivation", ""), []).append(name)
+    return [
+        Diagnosis(m, function, tuple(names), *where)
+        for (function, m, *where), names in found.items()
+    ]
+
+
+def _broken(m: Mistake, g: _Gradient) -> tuple[str, str, str]:
+    """The equation a mistake in gradient ``g`` breaks, its page, and what it says ("" for
+    the mistake's own words)."""
+    if g.cell == "lstm":
+        equation, says = LSTM_BREAKS[m]
+        if m is TRANSPOSED:
+            equation = LSTM_TRANSPOSED_EQUATIONS.get(g.role, equation)
+        return equation, "LSTM", says
+    if m is TRANSPOSED:
+        return TRANSPOSED_EQUATIONS.get(g.role, m.equation), "derivation", ""
+    return m.equation, "derivation", ""
 
 
 def _check_central(trials: list[_Trial], seed: int) -> Check:
@@ -1130,6 +1323,7 @@ def _matching(t: _Trial) -> list[_Gradient]:
         "by": "c",
         "x": "x",
         "prev_h": "h0",
+        "prev_c": "s0",
         "h0": "h0",
         "Wx": "U",
         "Wh": "W",
@@ -1219,11 +1413,7 @@ def grade(
     shown = f"{given}:{name}" if name else given
     notes = list(dict.fromkeys(note for t in trials for note in t.notes))
     if layout == "cs231n":
-        optional = sorted({"temporal_softmax_loss"} & functions)
-        notes.append(
-            "graded: rnn_step_forward/backward, rnn_forward/backward"
-            + "".join(f", {f}" for f in optional)
-        )
+        notes += _cs231n_notes(functions)
     return GradeReport(
         target=shown,
         layout=layout,
@@ -1237,6 +1427,22 @@ def grade(
         output="".join(student.output),
         output_length=student.output_length,
     )
+
+
+def _cs231n_notes(functions: set[str]) -> list[str]:
+    """What the cs231n layout graded, and each LSTM pair of which the file defines one half."""
+    graded = ["rnn_step_forward/backward", "rnn_forward/backward"]
+    graded += [f for f in ("temporal_softmax_loss",) if f in functions]
+    notes = []
+    for stem in LSTM_STEMS:
+        pair = (f"{stem}_forward", f"{stem}_backward")
+        present = [f for f in pair if f in functions]
+        if len(present) == 2:
+            graded.append(f"{stem}_forward/backward")
+        elif present:
+            (missing,) = set(pair) - set(present)
+            notes.append(f"{present[0]} is not graded: the file defines no {missing}")
+    return ["graded: " + ", ".join(graded), *notes]
 
 
 def _parse_target(target: str | os.PathLike[str], layout: str, cell: str) -> tuple[Path, str, str]:
@@ -1278,7 +1484,12 @@ def _check_counts(examples: Any, seed: Any, timeout: Any) -> None:
 
 
 REQUIRED = {"cs231n": ("rnn_step_forward", "rnn_step_backward", "rnn_forward", "rnn_backward")}
-OPTIONAL = {"cs231n": ("temporal_softmax_loss",)}
+OPTIONAL = {
+    "cs231n": (
+        "temporal_softmax_loss",
+        *(f"{stem}_{way}" for stem in LSTM_STEMS for way in ("forward", "backward")),
+    )
+}
 
 
 def _functions(student: _Student, path: Path, layout: str, name: str) -> set[str]:

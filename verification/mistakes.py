@@ -17,23 +17,37 @@ states shape (T, B, H), and
 with ``U`` (H, D), ``W`` (H, H), ``b`` (H,). ``dh`` (T, B, H) is the gradient that reaches
 each :math:`h^{(t)}` from outside the recurrence: :math:`V^\top \nabla_{o^{(t)}} L` for the
 character model, the upstream gradient for a layer.
+
+The LSTM (equations (L1) to (L16) of the LSTM page) has its own exact loop,
+:func:`lstm_backward`, and the mistakes of :data:`LSTM_CATALOGUE`, each again one line away
+from it; :data:`LSTM_LEFT_OUT` says why the others of :data:`CATALOGUE` are not diagnosed
+for the LSTM.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
 __all__ = [
     "CATALOGUE",
+    "LSTM_BREAKS",
+    "LSTM_CATALOGUE",
+    "LSTM_LEFT_OUT",
+    "LSTM_TRANSPOSED_EQUATIONS",
     "Mistake",
     "RNNForward",
     "char_rnn_gradients",
+    "lstm_backward",
     "rnn_backward",
     "rnn_forward",
 ]
+
+if TYPE_CHECKING:
+    from rnn.layers.lstm import LSTMCache
 
 FloatArray = NDArray[np.float64]
 
@@ -273,3 +287,126 @@ def after_the_pass(
     if mistake is SIGN_FLIPPED:
         return {name: -g for name, g in grads.items()}
     return grads
+
+
+LSTM_CATALOGUE: tuple[Mistake, ...] = (
+    TRUNCATED,
+    TRANSPOSED,
+    H_T_NOT_H_PREVIOUS,
+    FIRST_STEP_MISSING,
+    LAST_STEP_MISSING,
+    SIGN_FLIPPED,
+)
+"""The mistakes diagnosed for the LSTM, with the same phrases as for the RNN."""
+
+LSTM_BREAKS: dict[Mistake, tuple[str, str]] = {
+    TRUNCATED: (
+        "(L7)",
+        "∇h(t) L = Vᵀ ∇o(t) L + Σ_k W_kᵀ δ_k(t+1), and (L8) adds f(t+1) ⊙ ∇s(t+1) L to ∇s(t) L: "
+        "both recurrent terms, through h and through s, are missing (truncation (15) with k = 1)",
+    ),
+    TRANSPOSED: (
+        "(L14)",
+        "∇W_k = Σ δ_k(t) h(t-1)ᵀ is an outer product δ hᵀ; in cs231n's rows dWh = prev_hᵀ da "
+        "is (H, 4H), not daᵀ prev_h (likewise (L15) for U, cs231n's dWx)",
+    ),
+    H_T_NOT_H_PREVIOUS: (
+        "(L14)",
+        "∇W_k = Σ δ_k(t) h(t-1)ᵀ pairs δ_k(t) with the state that entered step t, h(t-1)",
+    ),
+    FIRST_STEP_MISSING: (
+        "(L13)",
+        "the sums (L13)-(L15) run over t = 1 … T; the backward loop stops before t = 1",
+    ),
+    LAST_STEP_MISSING: (
+        "(L13)",
+        "the sums (L13)-(L15) run over t = 1 … T; the backward loop starts at T - 1",
+    ),
+    SIGN_FLIPPED: (
+        "(L7)",
+        "the upstream gradient enters ∇h(t) L with its own sign: every gradient changes sign",
+    ),
+}
+"""For each mistake of :data:`LSTM_CATALOGUE`, the equation of the LSTM page it breaks and
+what that equation says."""
+
+LSTM_TRANSPOSED_EQUATIONS = {"U": "(L15)", "W": "(L14)"}
+"""The LSTM page's equation a transposed gradient breaks, by the role of its parameter."""
+
+LSTM_LEFT_OUT: dict[Mistake, str] = {
+    TANH_OF_PREACTIVATION: (
+        "the LSTM has two tanh's, the candidate g (L3) and tanh s(t) (L6); the slope of either "
+        "taken from its pre-activation gives a different gradient, and naming one would guess"
+    ),
+    W_NOT_TRANSPOSED: (
+        "in cs231n's rows the product da @ Wh of (N, 4H) and (H, 4H) does not conform: the "
+        "mistake raises in the student's line instead of giving a gradient"
+    ),
+    MEAN_NOT_SUM: (
+        "the layer's functions compute no loss, the upstream gradient is given; a mean is "
+        "diagnosed where the loss is, in temporal_softmax_loss"
+    ),
+}
+"""The mistakes of :data:`CATALOGUE` not diagnosed for the LSTM, and why."""
+
+
+def lstm_backward(
+    steps: LSTMCache,
+    dh: FloatArray,
+    ds_last: FloatArray,
+    params: dict[str, FloatArray],
+    mistake: Mistake | None = None,
+) -> dict[str, FloatArray]:
+    """The LSTM layer's gradients, exact or under one mistake of :data:`LSTM_CATALOGUE`.
+
+    Parameters
+    ----------
+    steps : LSTMCache
+        The forward pass of :class:`rnn.layers.lstm.LSTMLayer` on dense inputs, every field
+        with a leading T axis (its ``SequenceCache.steps``): x (T, B, D), the rest (T, B, H).
+    dh : ndarray, shape (T, B, H)
+        The gradient reaching each h(t) from outside the recurrence.
+    ds_last : ndarray, shape (B, H)
+        The gradient reaching s(T) from outside (cs231n's ``dnext_c`` for one step).
+    params : dict of str to ndarray
+        The layer's ``U_k`` (H, D), ``W_k`` (H, H), ``b_k`` (H,) for k in i, f, g, q.
+    mistake : Mistake, optional
+        None for the exact gradient.
+
+    Returns
+    -------
+    dict of str to ndarray
+        Every parameter's gradient by its name, ``x`` (T, B, D), ``h0`` and ``s0`` (B, H).
+    """
+    from rnn.layers.lstm import GATES
+
+    T = len(dh)
+    visited = range(T)
+    if mistake is FIRST_STEP_MISSING:
+        visited = range(1, T)
+    if mistake is LAST_STEP_MISSING:
+        visited = range(T - 1)
+    grads = {name: np.zeros_like(p) for name, p in params.items()}
+    dx = np.zeros_like(steps.x)
+    carry_h, carry_s = np.zeros_like(ds_last), ds_last  # what reaches h(t) and s(t) from t + 1
+    for t in reversed(visited):
+        i, f, g, q, tanh_s = steps.i[t], steps.f[t], steps.g[t], steps.q[t], steps.tanh_s[t]
+        recurrent = mistake is not TRUNCATED
+        dh_t = dh[t] + carry_h if recurrent else dh[t]  # eq. (L7)
+        ds = q * (1 - tanh_s**2) * dh_t + (carry_s if recurrent else 0)  # eq. (L8)
+        deltas = {
+            "q": dh_t * tanh_s * q * (1 - q),  # eq. (L9)
+            "i": ds * g * i * (1 - i),  # eq. (L10)
+            "f": ds * steps.s_prev[t] * f * (1 - f),  # eq. (L11)
+            "g": ds * i * (1 - g**2),  # eq. (L12)
+        }
+        h_previous = steps.h[t] if mistake is H_T_NOT_H_PREVIOUS else steps.h_prev[t]
+        carry_h = np.zeros_like(carry_h)
+        for k in GATES:
+            grads[f"b_{k}"] += deltas[k].sum(axis=0)  # eq. (L13)
+            grads[f"W_{k}"] += deltas[k].T @ h_previous  # eq. (L14)
+            grads[f"U_{k}"] += deltas[k].T @ steps.x[t]  # eq. (L15)
+            dx[t] += deltas[k] @ params[f"U_{k}"]
+            carry_h = carry_h + deltas[k] @ params[f"W_{k}"]  # eq. (L16) at t = 1
+        carry_s = f * ds  # eq. (L16) at t = 1
+    return {**grads, "x": dx, "h0": carry_h, "s0": carry_s}
