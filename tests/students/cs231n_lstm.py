@@ -15,7 +15,7 @@ def sigmoid(x):
 
 
 def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
-    """x (N, D), prev_h and prev_c (N, H), Wx (D, 4H), Wh (H, 4H), b (4H,) -> next_h, next_c, cache."""
+    """x (N, D), prev_h, prev_c (N, H), Wx (D, 4H), Wh (H, 4H), b (4H,) -> next_h, next_c, cache"""
     H = prev_h.shape[1]
     a = x @ Wx + prev_h @ Wh + b
     i = sigmoid(a[:, :H])
@@ -23,19 +23,18 @@ def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
     o = sigmoid(a[:, 2 * H : 3 * H])
     g = np.tanh(a[:, 3 * H :])
     next_c = f * prev_c + i * g
-    tanh_c = np.tanh(next_c)
-    next_h = o * tanh_c
-    cache = (x, prev_h, prev_c, Wx, Wh, i, f, o, g, tanh_c, next_h)
+    next_h = o * np.tanh(next_c)
+    cache = (x, prev_h, prev_c, Wx, Wh, i, f, o, g, next_c)
     return next_h, next_c, cache
 
 
 def lstm_step_backward(dnext_h, dnext_c, cache):
     """dnext_h and dnext_c (N, H) -> dx, dprev_h, dprev_c, dWx, dWh, db."""
-    x, prev_h, prev_c, Wx, Wh, i, f, o, g, tanh_c, next_h = cache
-    dc = dnext_c + dnext_h * o * (1 - tanh_c**2)
+    x, prev_h, prev_c, Wx, Wh, i, f, o, g, next_c = cache
+    dc = dnext_c + dnext_h * o * (1 - np.tanh(next_c) ** 2)
     da_i = dc * g * i * (1 - i)
     da_f = dc * prev_c * f * (1 - f)
-    da_o = dnext_h * tanh_c * o * (1 - o)
+    da_o = dnext_h * np.tanh(next_c) * o * (1 - o)
     da_g = dc * i * (1 - g**2)
     da = np.hstack((da_i, da_f, da_o, da_g))
     dx = da @ Wx.T
