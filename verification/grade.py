@@ -32,7 +32,15 @@ Layouts
     ``rnn_backward(dh, cache) -> (dx, dh0, dWx, dWh, db)``; Wx (D, H), Wh (H, H), b (H,).
     The backward functions get a random upstream gradient. ``temporal_softmax_loss(x, y,
     mask) -> (loss, dx)`` (x (N, T, V), y (N, T), mask (N, T); the loss summed over
-    the steps and averaged over the N sequences) is graded when present.
+    the steps and averaged over the N sequences) is graded when present, and so is each
+    pair of cs231n's LSTM when both its functions are: ``lstm_step_forward(x, prev_h,
+    prev_c, Wx, Wh, b) -> (next_h, next_c, cache)``, ``lstm_step_backward(dnext_h,
+    dnext_c, cache) -> (dx, dprev_h, dprev_c, dWx, dWh, db)``, ``lstm_forward(x, h0, Wx,
+    Wh, b) -> (h, cache)`` (the cell state starts at zero) and ``lstm_backward(dh, cache)
+    -> (dx, dh0, dWx, dWh, db)``, with Wx (D, 4H), Wh (H, 4H), b (4H,) holding the gates
+    in the order i, f, o, g. Their reference is :class:`rnn.layers.lstm.LSTMLayer` (whose
+    output gate is q), and their diagnosis uses
+    :data:`~verification.mistakes.LSTM_CATALOGUE` and cites the LSTM page's equations.
 ``reference``
     This package's contract: ``loss_and_gradients(params, inputs, targets, h0) -> (loss,
     grads, h_last)``, with ``params`` and ``grads`` dicts keyed by the cell's parameter
@@ -53,7 +61,9 @@ that every mistake of the catalogue changes some gradient. In the ``min-char-rnn
 B = 1 and T ≤ 8, and a case is drawn again until every entry of its exact gradient is
 below 4 in magnitude, so the gist's clipping to ±5 inside ``lossFun`` never triggers on a
 correct gradient; the report says so when a returned gradient sits at ±5, and a mistake's
-gradient clipped to ±5 counts as that mistake.
+gradient clipped to ±5 counts as that mistake. cs231n's LSTM functions get weights of their
+own, drawn from the case's seed with the case's scale s, and an initial cell state of the
+step from :math:`\mathcal N(0, 0.25)`.
 
 Isolation
 ---------
@@ -1358,7 +1368,8 @@ def grade(
     layout : {"min-char-rnn", "cs231n", "reference"}, optional
         How the student's functions are called; see the module notes.
     cell : {"rnn", "lstm", "gru"}, optional
-        The cell; only the ``reference`` layout has the LSTM and GRU.
+        The cell; only the ``reference`` layout has the LSTM and GRU (the ``cs231n``
+        layout, cell ``rnn``, grades the LSTM's functions when the file defines them).
     examples : int, optional
         Number of cases, ≥ 1 (default 5).
     seed : int, optional

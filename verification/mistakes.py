@@ -324,7 +324,8 @@ LSTM_BREAKS: dict[Mistake, tuple[str, str]] = {
     ),
     SIGN_FLIPPED: (
         "(L7)",
-        "the upstream gradient enters ∇h(t) L with its own sign: every gradient changes sign",
+        "∇h(t) L starts from the gradient given from above (Vᵀ ∇o(t) L for the character "
+        "model, the upstream dh for a layer), not its negative: every gradient changes sign",
     ),
 }
 """For each mistake of :data:`LSTM_CATALOGUE`, the equation of the LSTM page it breaks and
