@@ -201,7 +201,7 @@ class Diagnosis:
         (L1)-(L16).
     breaks : str
         What the equation says and how the mistake departs from it; "" means the
-        mistake's own :attr:`~verification.mistakes.Mistake.breaks` (the RNN's).
+        mistake's own ``breaks`` (the RNN's).
     """
 
     mistake: Mistake | None
