@@ -188,6 +188,15 @@ def rnn_forward(
     return RNNForward(x, h0, a, h)
 
 
+def _visited_steps(T: int, mistake: Mistake | None) -> range:
+    """The steps 0 … T-1 a backward loop visits: all, or all but the first or the last."""
+    if mistake is FIRST_STEP_MISSING:
+        return range(1, T)
+    if mistake is LAST_STEP_MISSING:
+        return range(T - 1)
+    return range(T)
+
+
 def rnn_backward(
     fw: RNNForward, dh: FloatArray, U: FloatArray, W: FloatArray, mistake: Mistake | None = None
 ) -> dict[str, FloatArray]:
@@ -209,12 +218,7 @@ def rnn_backward(
     dict of str to ndarray
         ``U`` (H, D), ``W`` (H, H), ``b`` (H,), ``x`` (T, B, D) and ``h0`` (B, H).
     """
-    T = len(dh)
-    steps = range(T)
-    if mistake is FIRST_STEP_MISSING:
-        steps = range(1, T)
-    if mistake is LAST_STEP_MISSING:
-        steps = range(T - 1)
+    steps = _visited_steps(len(dh), mistake)
     dU, dW, db = np.zeros_like(U), np.zeros_like(W), np.zeros(W.shape[0])
     dx = np.zeros_like(fw.x)
     carry = np.zeros_like(fw.h0)  # Wᵀ δ(t+1), as a row: δ(t+1) W
@@ -381,12 +385,7 @@ def lstm_backward(
     """
     from rnn.layers.lstm import GATES
 
-    T = len(dh)
-    visited = range(T)
-    if mistake is FIRST_STEP_MISSING:
-        visited = range(1, T)
-    if mistake is LAST_STEP_MISSING:
-        visited = range(T - 1)
+    visited = _visited_steps(len(dh), mistake)
     grads = {name: np.zeros_like(p) for name, p in params.items()}
     dx = np.zeros_like(steps.x)
     carry_h, carry_s = np.zeros_like(ds_last), ds_last  # what reaches h(t) and s(t) from t + 1
