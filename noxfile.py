@@ -213,26 +213,44 @@ CHECKER_MUTATION = {
 The checker must be pinned by its own tests; the rest of the suite calls it too (the
 property tests of every cell), which makes each surviving mutant cost minutes there."""
 
+GRADER_MUTATION = {
+    "only_mutate": ["verification/grade.py", "verification/mistakes.py"],
+    "pytest_add_cli_args_test_selection": [
+        "tests/test_grade.py",
+        "tests/test_grade_lstm.py",
+        "tests/test_grade_bad_input.py",
+        "tests/test_grade_worker.py",
+        "tests/test_grade_docs.py",
+    ],
+}
+"""``nox -s mutation -- grader``: the grader's and the catalogue's mutants against their tests.
+
+A surviving mutant runs every grading test, about a minute: to estimate the kill rate in
+less time, run a random sample of the mutants by name (``-- grader run NAME ...``)."""
+
+MUTATION_MODES = {"checker": CHECKER_MUTATION, "grader": GRADER_MUTATION}
+
 
 @nox.session
 def mutation(session: nox.Session) -> None:
-    """Mutation-test the three cells and the gradient checker with mutmut (not in CI).
+    """Mutation-test the cells, the gradient checker and the grader with mutmut (not in CI).
 
     mutmut is configured in pyproject.toml. ``nox -s mutation -- checker`` mutates only
-    verification/gradcheck.py and runs only the checker's test files on each mutant.
+    verification/gradcheck.py and runs only the checker's test files on each mutant;
+    ``-- grader`` mutates verification/grade.py and verification/mistakes.py against the
+    grading tests (``MUTATION_MODES``).
 
     Runs in a copy of the project under the session's tmp directory, so the mutants never
     touch the work tree, and resumes where an interrupted run stopped. Prints every
     mutant's status; ``nox -s mutation -- show NAME`` (or ``-- checker show NAME``) shows
-    one mutant's diff.
+    one mutant's diff, and ``-- checker run NAME ...`` runs only the mutants named.
     """
     session.install(*PYPROJECT["project"]["dependencies"], *_group("test"), MUTMUT)
     session.install(*PYPROJECT["project"]["optional-dependencies"]["plot"])
     args = list(session.posargs)
-    checker = bool(args) and args[0] == "checker"
-    args = args[1:] if checker else args
+    mode = args.pop(0) if args and args[0] in MUTATION_MODES else "project"
     # a copy per configuration, so their mutants and results never mix; each keeps mutants/
-    work = os.path.abspath(os.path.join(session.create_tmp(), "checker" if checker else "project"))
+    work = os.path.abspath(os.path.join(session.create_tmp(), mode))
     # mutmut puts mutants/ on sys.path only if it exists when it starts: without this, the
     # first run in a fresh copy cannot import the package.
     os.makedirs(os.path.join(work, "mutants"), exist_ok=True)
@@ -244,8 +262,8 @@ def mutation(session: nox.Session) -> None:
             shutil.copytree(name, target, ignore=skip)
         else:
             shutil.copy2(name, target)
-    if checker:
-        _configure_mutmut(os.path.join(work, "pyproject.toml"), CHECKER_MUTATION)
+    if mode in MUTATION_MODES:
+        _configure_mutmut(os.path.join(work, "pyproject.toml"), MUTATION_MODES[mode])
     session.chdir(work)
     env = {
         "HYPOTHESIS_PROFILE": "ci",  # derandomised, so a mutant's verdict is repeatable

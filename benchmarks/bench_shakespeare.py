@@ -28,7 +28,8 @@ It prints for each: the training throughput in characters per second (the evalua
 time left out), the time at which the validation loss first reached 2.0, 1.88 and 1.75
 nats, and the final validation loss in nats and bits per character. Each side's metrics go
 to ``DIR/shakespeare-numpy.csv`` and ``DIR/shakespeare-torch.csv`` (the columns of
-:mod:`rnn.metrics`), which ``python -m rnn plot`` draws.
+:mod:`rnn.metrics`), which ``python -m rnn plot`` draws; the printed report also goes to
+``DIR/shakespeare-summary.txt``.
 
 Last, the peak memory of training on a 100 MB corpus (tiny-shakespeare repeated), measured
 as the largest resident set of a ``python -m rnn train`` process (``getrusage``), which
@@ -277,7 +278,13 @@ def main() -> None:
         _worker(args.worker, args.budget, args.metrics)
         return
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    print(
+    lines: list[str] = []
+
+    def report(line: str) -> None:
+        print(line, flush=True)
+        lines.append(line)
+
+    report(
         f"tiny-shakespeare, LSTM H=128, B=50, T=50, Adam lr 2e-3, clip value 5, 90/10 split, "
         f"float32, {_threads()} threads, budget {args.budget:g} s per side"
     )
@@ -288,8 +295,8 @@ def main() -> None:
         rates[side] = _spawn(side, args.budget, path)
         summaries[side] = _summary(path)
     names = {"numpy": "this package", "torch": "PyTorch"}
-    print(f"{'':28}{names['numpy']:>16}{names['torch']:>16}")
-    print(f"{'training chars/s':28}{rates['numpy']:>16,.0f}{rates['torch']:>16,.0f}")
+    report(f"{'':28}{names['numpy']:>16}{names['torch']:>16}")
+    report(f"{'training chars/s':28}{rates['numpy']:>16,.0f}{rates['torch']:>16,.0f}")
     for key in summaries["numpy"]:
         cells = []
         for side in ("numpy", "torch"):
@@ -302,25 +309,26 @@ def main() -> None:
                 if not key.startswith("updates")
                 else f"{value:.0f}"
             )
-        print(f"{key:28}{cells[0]:>16}{cells[1]:>16}")
+        report(f"{key:28}{cells[0]:>16}{cells[1]:>16}")
     ratio = rates["numpy"] / rates["torch"]
-    print(f"throughput ratio (this package / PyTorch): {ratio:.2f}; target ≥ 1.0")
+    report(f"throughput ratio (this package / PyTorch): {ratio:.2f}; target ≥ 1.0")
     ours, theirs = summaries["numpy"]["time to 1.88"], summaries["torch"]["time to 1.88"]
     if ours is not None and theirs is not None:
-        print(f"time-to-1.88 ratio (this package / PyTorch): {ours / theirs:.2f}; target ≤ 1.0")
+        report(f"time-to-1.88 ratio (this package / PyTorch): {ours / theirs:.2f}; target ≤ 1.0")
     else:
-        print("time-to-1.88 ratio: one side did not reach 1.88 within the budget")
+        report("time-to-1.88 ratio: one side did not reach 1.88 within the budget")
     final = summaries["numpy"]["final val loss"]
-    print(
+    report(
         f"quality: final validation loss {final:.3f} nats; target ≤ 1.88 within the budget"
         if final is not None
         else "quality: no evaluation within the budget"
     )
     peak = peak_memory_mb(args.memory_mb, args.memory_seconds)
-    print(
+    report(
         f"peak memory training on a {args.memory_mb} MB corpus: {peak:.0f} MiB; "
         f"target < {MEMORY_LIMIT / 2**20:.0f} MiB"
     )
+    (args.out_dir / "shakespeare-summary.txt").write_text("\n".join(lines) + "\n", "utf-8")
 
 
 if __name__ == "__main__":

@@ -234,6 +234,12 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=d.seed, help="seed of the random generator")
     parser.add_argument(
+        "--init-scale",
+        type=_number,
+        default=d.init_scale,
+        help="standard deviation of the initial weights (the biases start at 0)",
+    )
+    parser.add_argument(
         "--sample-length", type=int, default=d.sample_length, help="characters sampled per epoch"
     )
     parser.add_argument(
@@ -367,6 +373,7 @@ def _config(args: argparse.Namespace) -> TrainingConfig:
         seed=args.seed,
         sample_length=args.sample_length,
         temperature=args.temperature,
+        init_scale=args.init_scale,
         dtype=args.dtype,
         optimizer=args.optimizer,
         clip_mode=args.clip_mode,

@@ -7,6 +7,7 @@ import runpy
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import rnn.__main__ as cli_module
 from rnn import checkpoint as checkpoint_module
 from rnn.__main__ import build_parser, main
 from rnn.model import RecurrentModel
-from rnn.training import Trainer
+from rnn.training import Trainer, TrainingConfig
 
 SMALL = ["--hidden-size", "8", "--sample-length", "20"]
 
@@ -283,6 +284,21 @@ def test_help_lists_the_training_options_for_real_text(capsys: pytest.CaptureFix
         "--corpus NAME|PATH",
     ):
         assert option in out, option
+
+
+def test_every_training_setting_is_a_train_option_that_reaches_the_config() -> None:
+    """The CLI and the library stay in step: each field of TrainingConfig is an option of
+    ``train`` whose default is the field's, and a value given reaches the run's config."""
+    parser = build_parser()
+    sub = parser._subparsers._group_actions[0].choices["train"]  # type: ignore[union-attr]
+    options = {a.dest: a for a in sub._actions if a.option_strings}
+    defaults = TrainingConfig()
+    for f in fields(TrainingConfig):
+        assert f.name in options, f"train has no option for {f.name}"
+        assert options[f.name].default == getattr(defaults, f.name), f.name
+    args = parser.parse_args(["train", "--init-scale", "0.25", "--loss-reduction", "mean"])
+    config = cli_module._config(args)
+    assert (config.init_scale, config.loss_reduction) == (0.25, "mean")
 
 
 def test_train_on_shakespeare_with_validation_writes_metrics_and_the_best_checkpoint(
