@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from rnn import RNN
 from verification import METHODS, GradientReport, check_gradients, relative_error
@@ -50,6 +52,16 @@ def test_relative_error_is_the_documented_formula() -> None:
     # by hand: |3 − 1| / 4, a sign flip gives 1 (not ∞ as with |a + n|), 0/0 counts as 0
     np.testing.assert_array_equal(relative_error(a, n)[:4], [0.5, 1.0, 0.0, 1.0])
     np.testing.assert_array_equal(relative_error(a, n), relative_error(n, a))
+
+
+@example(a=-128, n=0)  # |−128| overflows in int8
+@example(a=0, n=-128)
+@given(a=st.integers(-128, 127), n=st.integers(-128, 127))
+def test_relative_error_of_integers_is_that_of_their_float64_values(a: int, n: int) -> None:
+    """Integer inputs are converted to float64 before any arithmetic: in int8, |−128| is −128."""
+    expected = abs(a - n) / max(abs(a) + abs(n), TINY)  # Python ints, exact until the division
+    for analytic, numeric in [(np.int8(a), float(n)), (float(a), np.int8(n))]:
+        np.testing.assert_allclose(relative_error(analytic, numeric), expected, rtol=1e-15, atol=0)
 
 
 # ----------------------------------------------------------------- exact gradients

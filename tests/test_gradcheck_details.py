@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from numerics import RecordingLoss
 
-from verification import GradientReport, check_gradients, check_vjp, relative_error
+from verification import METHODS, GradientReport, check_gradients, check_vjp, relative_error
 
 Array = np.ndarray[Any, Any]
 EPS = float(np.finfo(np.float64).eps)
@@ -45,7 +45,17 @@ def _ridders(f: Any, x: float, h: float) -> tuple[float, float]:
     return best, error
 
 
-@pytest.mark.parametrize("x0", [0.3, 1.7, -4.0])
+@pytest.mark.parametrize(
+    "x0",
+    [
+        0.3,
+        1.7,
+        -4.0,
+        -4.7,  # stops where the diagonal's error is between 2 and 3 times the best error
+        1.26,  # two entries of the tableau tie for the least error: the later one is kept
+        2.8,  # the same
+    ],
+)
 def test_ridders_matches_the_textbook_tableau(x0: float) -> None:
     def f(v: float) -> float:
         return float(np.exp(np.sin(v)) + v**4 / 24)
@@ -61,6 +71,24 @@ def test_ridders_matches_the_textbook_tableau(x0: float) -> None:
     assert row.numeric == best
     assert row.error_estimate == error
     report.assert_passed()
+
+
+def test_ridders_stops_at_the_first_extrapolation_whose_error_is_exactly_zero() -> None:
+    """For a parameter the loss ignores every quotient is exactly 0, so the first
+    extrapolation has error 0 and the diagonal cannot do better: two levels, four
+    evaluations per entry (after the two calls of the determinism check)."""
+    x, b = np.array([0.5, -1.0]), np.array([0.25, 2.0, -3.0])
+    calls = []
+
+    def loss(p: dict[str, Array]) -> Any:
+        calls.append(1)
+        return _cube(p)
+
+    claimed = {"x": 3 * x**2, "b": np.zeros(3)}
+    report = check_gradients(loss, {"x": x, "b": b}, claimed, method="richardson", names=["b"])
+    report.assert_passed()
+    assert report.rows[0].error_estimate == 0.0
+    assert len(calls) == 2 + 4 * 3
 
 
 # ----------------------------------------------------------------- the Taylor test
@@ -146,8 +174,11 @@ def test_an_inconclusive_direction_reports_the_quotient_at_its_smallest_step() -
     f0 = float(affine({"x": x}))
     np.testing.assert_allclose(row.numeric, (affine({"x": x + smallest * d}) - f0) / smallest)
     np.testing.assert_allclose(row.analytic, float(np.array([2.0, -1.0]) @ d), rtol=1e-12)
-    assert row.steps is not None
+    assert row.steps is not None and row.remainders is not None
     assert len(row.steps) == 24
+    # the forward quotient at the smallest step: |numeric − ⟨g, d⟩| = r(h) / h there
+    assert row.remainders[-1] != 0.0
+    np.testing.assert_allclose(row.abs_error, row.remainders[-1] / row.steps[-1], rtol=1e-6)
     assert row.note == (
         "2 of 2 directions inconclusive: only 0 of 24 remainders rose above rounding, "
         "4 are needed to fit an order; check 'x' with method 'central' or 'complex'"
@@ -182,7 +213,107 @@ def test_a_zero_loss_passes_taylor_with_a_zero_claim() -> None:
     x = np.array([0.5, -0.25])
     report = check_gradients(lambda p: 0.0, {"x": x}, {"x": np.zeros(2)}, method="taylor")
     report.assert_passed()
-    assert (report.rows[0].inconclusive, report.rows[0].failures) == (0, 0)
+    row = report.rows[0]
+    assert (row.inconclusive, row.failures) == (0, 0)
+    # no direction is worse than another: the first is reported
+    assert row.worst_index == (0,)
+    # a remainder of exactly 0 is not above a floor of 0: the step grows to its limit
+    assert row.steps is not None
+    assert len(row.steps) == 16 + 8
+
+
+def test_the_taylor_quotient_is_taken_at_the_smallest_step_above_rounding() -> None:
+    """f = 10⁶ + Σ x³: below h ≈ 10⁻⁴ the remainder sinks under the floor 10 ε · 2 · 10⁶, so
+    the smallest steps do not count. The row's numeric value is the forward quotient at the
+    smallest step that does: there, by the definition of the remainder,
+    |numeric − ⟨g, d⟩| = r(h) / h."""
+
+    def loss(p: dict[str, Array]) -> Any:
+        return 1e6 + np.sum(p["x"] ** 3)
+
+    x = np.array([0.5, 0.75])
+    g = 3 * x**2
+    recording = RecordingLoss(loss)
+    row = check_gradients(recording, {"x": x}, {"x": g}, method="taylor", directions=1).rows[0]
+    assert row.steps is not None and row.remainders is not None
+    d = (recording.points[3] - x) / 1e-2
+    _, remainder, floor = _taylor_curve(loss, x, g, d, row.steps)
+    assert np.all(np.abs(remainder / floor - 1) > 0.1)  # no step sits near the floor
+    last = int(np.flatnonzero(remainder > floor)[-1])
+    assert last < len(row.steps) - 1  # so that the choice of step is seen
+    np.testing.assert_allclose(row.abs_error, row.remainders[last] / row.steps[last], rtol=1e-9)
+
+
+def test_a_fitted_order_equal_to_min_order_passes() -> None:
+    """The bar is "at least min_order": rerun with min_order set to the order just fitted."""
+    x = np.array([0.5, 2.0])
+    claimed = {"x": 3 * x**2}
+    first = check_gradients(_cube, {"x": x}, claimed, method="taylor", directions=1).rows[0]
+    assert first.order is not None and math.isfinite(first.order)
+    again = check_gradients(
+        _cube, {"x": x}, claimed, method="taylor", directions=1, min_order=first.order
+    ).rows[0]
+    assert (again.passed, again.failures, again.order) == (True, 0, first.order)
+    assert again.shape == (2,)
+
+
+def test_a_low_fit_with_a_local_order_equal_to_min_order_is_not_judged() -> None:
+    """A fit below min_order fails only if every local order is below it too; one local
+    order exactly at min_order makes the direction unjudged (order NaN), which passes.
+    Σ x³ at positive x: every remainder is far above rounding, so the fit uses the last
+    four steps, and its slope lies below the largest of their three local orders."""
+    x = np.array([0.5, 2.0])
+    claimed = {"x": 3 * x**2}
+    first = check_gradients(_cube, {"x": x}, claimed, method="taylor", directions=1).rows[0]
+    assert first.steps is not None and first.remainders is not None
+    # |f| < 9 on every step, so every remainder is ten times above 10 ε (|f(x)| + |f(x + h d)|)
+    assert np.all(first.remainders > 10 * (10 * EPS * 2 * 9.0))
+    log_h, log_r = np.log(first.steps[-4:]), np.log(first.remainders[-4:])
+    local = np.diff(log_r) / np.diff(log_h)
+    assert first.order is not None and first.order < local.max()
+    again = check_gradients(
+        _cube, {"x": x}, claimed, method="taylor", directions=1, min_order=float(local.max())
+    )
+    assert again.passed
+    assert math.isnan(again.rows[0].order or 0.0)
+
+
+def test_min_order_may_be_below_one() -> None:
+    """Any positive bar is accepted: at 0.5 even a wrong gradient (order 1) passes."""
+    x = np.array([0.5, -1.0])
+    wrong = {"x": 3 * x**2 + 0.1}
+    assert not check_gradients(_cube, {"x": x}, wrong, method="taylor").passed
+    row = check_gradients(_cube, {"x": x}, wrong, method="taylor", min_order=0.5).rows[0]
+    assert row.passed
+    assert row.order is not None
+    np.testing.assert_allclose(row.order, 1.0, atol=0.1)
+
+
+def test_four_remainders_lifted_above_rounding_are_enough_to_fit_a_wrong_order() -> None:
+    """f = 1 + x₀ + x₁ with a claim off by 10⁻¹³: at h = 10⁻² the remainder h ⟨δ, d⟩ is
+    below the floor 10 ε (|f| + |f|); the step doubles until exactly four remainders rise
+    above it, and those four fit order 1, so the claim fails."""
+
+    def loss(p: dict[str, Array]) -> Any:
+        return 1.0 + p["x"][0] + p["x"][1]
+
+    x = np.array([0.5, -0.25])
+    claimed = {"x": np.ones(2) + 1e-13}
+    row = check_gradients(loss, {"x": x}, claimed, method="taylor", directions=1).rows[0]
+    assert row.steps is not None and len(row.steps) > 16  # the step had to grow
+    assert (row.passed, row.failures, row.inconclusive) == (False, 1, 0)
+    assert row.order is not None
+    np.testing.assert_allclose(row.order, 1.0, atol=0.2)
+
+
+def test_a_claim_of_ones_for_an_ignored_parameter_is_flagged_by_taylor() -> None:
+    x, y = np.array([0.5, -1.0]), np.array([0.25, 2.0])
+    claimed = {"x": 3 * x**2, "y": np.ones(2)}
+    report = check_gradients(_cube, {"x": x, "y": y}, claimed, method="taylor")
+    assert report.rows[1].note == (
+        "every numeric derivative of 'y' is exactly 0 but the claimed gradient is not: "
+        "loss_fn probably ignores 'y' (does it read p['y']?)"
+    )
 
 
 # ------------------------------------------------------------ options of check_vjp
@@ -291,29 +422,37 @@ def test_the_ridders_table_has_the_error_estimate_column() -> None:
     assert line.split()[-3] == f"{report.rows[0].error_estimate:.1e}"
 
 
-def test_a_parameter_without_entries_shows_dashes() -> None:
+@pytest.mark.parametrize("method", METHODS)
+def test_a_parameter_without_entries_shows_dashes(method: str) -> None:
+    """Its tolerance is the method's (min_order for Taylor); its Taylor order and Ridders
+    error estimate do not exist, and print as dashes."""
     x, e = np.array([0.5]), np.zeros(0)
 
     def loss(p: dict[str, Array]) -> Any:
         return np.sum(p["x"] ** 3) + np.sum(p["e"])
 
-    for method in ("central", "directional"):
-        report = check_gradients(loss, {"x": x, "e": e}, {"x": 3 * x**2, "e": e}, method=method)
-        cells = str(report).splitlines()[-1].split()
-        assert cells[:4] == ["e", "(0,)", "0", "-"]
-        assert cells[-2:] == ["-", "ok"]
-        row = report.rows[1]
-        assert (row.worst_index, row.analytic, row.numeric, row.atol) == ((), 0.0, 0.0, 0.0)
-        assert (row.abs_error, row.rel_error, row.tolerance) == (
-            0.0,
-            0.0,
-            report.rows[0].tolerance,
-        )
+    report = check_gradients(loss, {"x": x, "e": e}, {"x": 3 * x**2, "e": e}, method=method)
+    cells = str(report).splitlines()[-1].split()
+    assert cells[:4] == ["e", "(0,)", "0", "-"]
+    assert cells[-2:] == ["-", "ok"]
+    if method in ("richardson", "taylor"):
+        assert cells[-3] == "-"  # est. err, or order
+    row = report.rows[1]
+    assert (row.worst_index, row.analytic, row.numeric, row.atol) == ((), 0.0, 0.0, 0.0)
+    assert (row.abs_error, row.rel_error, row.tolerance) == (
+        0.0,
+        0.0,
+        report.rows[0].tolerance,
+    )
 
 
 def test_the_complex_step_names_the_function_that_dropped_the_imaginary_part() -> None:
     x = np.array([0.5])
-    with pytest.raises(TypeError, match=r"^loss_fn returned a real value for complex param"):
+    expected = (
+        "loss_fn returned a real value for complex parameters; the complex step needs a "
+        "function that keeps the imaginary part (no abs, max, comparisons or real-typed buffers)"
+    )
+    with pytest.raises(TypeError, match="^" + re.escape(expected) + "$"):
         check_gradients(lambda p: float(np.sum(p["x"].real)), {"x": x}, {"x": x}, method="complex")
 
 
@@ -494,6 +633,130 @@ def test_the_step_plot_names_its_axes() -> None:
     assert axes.get_title() == "gradient check: central differences"
 
 
+C = 2.0**-20
+"""A power of two: with an imaginary step of 2⁻⁶⁰ the complex step of a linear loss gives
+back its coefficients exactly, so entries can be placed exactly at atol = C."""
+
+
+@pytest.mark.parametrize(
+    ("claimed", "slope", "worst", "largest"),
+    [
+        (0.5 * C, C, (0,), 0.0),  # numeric exactly at atol: both values are noise at zero
+        (C, 0.5 * C, (0,), 0.0),  # analytic exactly at atol: the same
+        (0.75 * C, 1.25 * C, (1,), 0.25),  # only the analytic value within atol: it counts
+    ],
+)
+def test_an_entry_counts_toward_the_worst_unless_both_values_lie_within_atol(
+    claimed: float, slope: float, worst: tuple[int], largest: float
+) -> None:
+    """f = x₀ + slope · x₁ with the claim (1, claimed): entry 0 is exact, entry 1 passes on
+    atol; it is left out of the worst entry and of max_relative_error only when both its
+    values lie within atol of zero (inclusive)."""
+
+    def loss(p: dict[str, Array]) -> Any:
+        return p["x"][0] + slope * p["x"][1]
+
+    x = np.array([0.5, 0.25])
+    report = check_gradients(
+        loss, {"x": x}, {"x": np.array([1.0, claimed])}, method="complex", step=2.0**-60, atol=C
+    )
+    row = report.rows[0]
+    assert row.passed
+    assert row.worst_index == worst
+    assert report.max_relative_error == largest  # |a − n| / (|a| + |n|), exact here
+
+
+def test_a_failing_entry_is_the_worst_even_beside_a_passing_one_of_larger_relative_error() -> None:
+    """Entry 1 passes on atol with relative error 1 (0 against C/2); entry 0 fails with
+    relative error 0.5 / 2.5 = 0.2, and is the one reported."""
+
+    def loss(p: dict[str, Array]) -> Any:
+        return p["x"][0] + 0.5 * C * p["x"][1]
+
+    x = np.array([0.5, 0.25])
+    report = check_gradients(
+        loss, {"x": x}, {"x": np.array([1.5, 0.0])}, method="complex", step=2.0**-60, atol=C
+    )
+    row = report.rows[0]
+    assert (row.failures, row.worst_index, row.rel_error) == (1, (0,), 0.2)
+
+
+def test_an_empty_parameter_leaves_the_complex_floor_at_the_largest_claimed_entry() -> None:
+    """The floor is 2¹⁰ ε G with G the largest claimed (and numeric) entry, 0.75 here: a
+    parameter without entries adds nothing to G."""
+    x, e = np.array([0.5, -0.25]), np.zeros(0)
+
+    def loss(p: dict[str, Array]) -> Any:
+        return np.sum(p["x"] ** 3) + np.sum(p["e"])
+
+    report = check_gradients(loss, {"x": x, "e": e}, {"x": 3 * x**2, "e": e}, method="complex")
+    np.testing.assert_allclose(report.rows[0].atol, 2**10 * EPS * 0.75, rtol=1e-15)
+
+
+# ---------------------------------------------------------- what loss_fn is given
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_loss_fn_receives_the_keys_of_params_as_c_contiguous_arrays(method: str) -> None:
+    """Every call sees exactly the keys of ``params``, in C order even when the caller's
+    array is in Fortran order (a loss written against a C buffer sees the layout it
+    expects)."""
+    A = np.asfortranarray([[0.5, -1.0, 0.25], [0.75, 2.0, -0.5]])
+    b = np.array([0.3, -0.2])
+    seen: list[tuple[list[Any], bool]] = []
+
+    def loss(p: dict[str, Array]) -> Any:
+        seen.append((list(p), all(v.flags.c_contiguous for v in p.values())))
+        return np.sum(p["A"] ** 3) + np.sum(p["b"] ** 2)
+
+    report = check_gradients(loss, {"A": A, "b": b}, {"A": 3 * A**2, "b": 2 * b}, method=method)
+    report.assert_passed()
+    assert seen
+    assert all(keys == ["A", "b"] and contiguous for keys, contiguous in seen)
+
+
+def test_the_report_keeps_its_own_copy_of_the_point() -> None:
+    """Changing the caller's array after the check does not move the plot's quotient,
+    (f(x + h d) − f(x − h d)) / 2h = 3x₀² + h² along d = e₀ for Σ x³."""
+    x = np.array([0.5, -1.0])
+    report = check_gradients(_cube, {"x": x}, {"x": 3 * x**2})
+    assert report.quotient is not None
+    x[:] = [2.0, 3.0]
+    h = 1e-3
+    np.testing.assert_allclose(
+        report.quotient("x", np.array([1.0, 0.0]), h), 3 * 0.5**2 + h**2, rtol=1e-9
+    )
+
+
+def test_a_gradient_function_that_refills_one_buffer_is_still_caught_drifting() -> None:
+    """The first call's gradient is copied before the second call overwrites the buffer."""
+    x = np.array([0.5, -1.0])
+    buffer = np.empty(2)
+    calls = iter(range(10))
+
+    def into_buffer() -> dict[str, Array]:
+        buffer[:] = 3 * x**2
+        buffer[0] += next(calls)  # 0 on the first call, 1 on the second
+        return {"x": buffer}
+
+    report = check_gradients(_cube, {"x": x}, into_buffer)
+    assert report.problems == (
+        "gradient of 'x' is not deterministic: two calls differ at index (0,): 0.75 vs 1.75",
+    )
+    assert all(row.passed for row in report.rows)  # the first call's gradient is checked
+
+
+@pytest.mark.parametrize("wrong_call", [0, 1])
+def test_a_gradient_function_with_other_keys_is_refused_on_either_call(wrong_call: int) -> None:
+    x = np.array([0.5])
+    answers = [{"x": 3 * x**2}, {"x": 3 * x**2}]
+    answers[wrong_call] = {"y": 3 * x**2}
+    calls = iter(answers)
+    expected = "grads must have the keys of params ['x'], missing ['x'], unexpected ['y']"
+    with pytest.raises(ValueError, match="^" + re.escape(expected) + "$"):
+        check_gradients(_cube, {"x": x}, lambda: next(calls))
+
+
 # ------------------------------------------------------------------- more messages
 
 
@@ -528,7 +791,9 @@ def test_gradients_in_fortran_order_are_compared_entry_by_entry() -> None:
     def loss(p: dict[str, Array]) -> Any:
         return np.sum(p["A"] ** 3)
 
-    report = check_gradients(loss, {"A": A}, lambda: {"A": (3 * A.T**2).T})
+    gradient = np.asfortranarray(3 * A**2)
+    assert not gradient.flags.c_contiguous
+    report = check_gradients(loss, {"A": A}, lambda: {"A": gradient})
     report.assert_passed()
 
 
@@ -536,6 +801,12 @@ def test_gradients_in_fortran_order_are_compared_entry_by_entry() -> None:
     ("options", "message"),
     [
         ({"names": []}, "names must hold at least 1 name, got none"),
+        (
+            {"method": "directional", "entries": 2},
+            "entries applies to the entrywise methods, not to 'directional'; "
+            "use directions instead",
+        ),
+        ({"method": "directional", "directions": 0}, "directions must be ≥ 1, got 0"),
         (
             {"method": "taylor", "atol": 1.0},
             "rtol and atol do not apply to 'taylor', whose verdict is min_order",

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import sys
+from dataclasses import replace
 from typing import Any
 
 import matplotlib
 import numpy as np
 import pytest
 
-from verification import GradientReport, check_gradients, relative_error
+from verification import GradientReport, ParameterCheck, check_gradients, relative_error
 
 matplotlib.use("Agg")
 
@@ -49,6 +51,48 @@ def test_the_taylor_plot_draws_each_rows_remainders_and_slope_one_and_two_guides
         assert row.name in str(line.get_label())
     np.testing.assert_allclose([_slope(slope_one), _slope(slope_two)], [1.0, 2.0], rtol=1e-12)
     assert (axes.get_xscale(), axes.get_yscale()) == ("log", "log")
+
+
+def _taylor_row(name: str) -> ParameterCheck:
+    """A passing Taylor row written by hand, without steps or remainders yet."""
+    return ParameterCheck(
+        name=name,
+        shape=(2,),
+        checked=1,
+        failures=0,
+        worst_index=(0,),
+        analytic=1.0,
+        numeric=1.0,
+        abs_error=0.0,
+        rel_error=0.0,
+        tolerance=1.5,
+        atol=math.nan,
+        passed=True,
+    )
+
+
+def test_a_taylor_curve_needs_steps_and_remainders_and_names_an_order_only_if_fitted() -> None:
+    steps = np.array([1.0, 0.5, 0.25])
+    drawn = replace(_taylor_row("x"), steps=steps, remainders=np.array([1.0, 0.25, 0.0625]))
+    half = replace(_taylor_row("y"), steps=steps)  # no remainders: nothing to draw
+    (axes,) = GradientReport("taylor", (drawn, half)).plot().axes
+    labels = [line.get_label() for line in axes.get_lines()]
+    assert labels == ["x dir 0", "slope 1: wrong gradient", "slope 2: right gradient"]
+
+
+def test_the_slope_guides_pass_through_the_positive_remainders_only() -> None:
+    """Remainders 1, 0, 1/16 at h = 1, 1/2, 1/4: the guides go through the geometric mean of
+    (1, 1) and (1/4, 1/16), which is (1/2, 1/4), and span h from 1/4 to 1."""
+    row = replace(
+        _taylor_row("x"),
+        steps=np.array([1.0, 0.5, 0.25]),
+        remainders=np.array([1.0, 0.0, 0.0625]),
+    )
+    (axes,) = GradientReport("taylor", (row,)).plot().axes
+    _, one, two = axes.get_lines()
+    np.testing.assert_allclose(one.get_xdata(), [0.25, 1.0], rtol=1e-15)
+    np.testing.assert_allclose(one.get_ydata(), [0.125, 0.5], rtol=1e-15)  # 1/4 · (h / ½)
+    np.testing.assert_allclose(two.get_ydata(), [0.0625, 1.0], rtol=1e-15)  # 1/4 · (h / ½)²
 
 
 @pytest.mark.parametrize("method", ["central", "complex", "richardson", "directional"])
