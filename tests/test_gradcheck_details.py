@@ -635,17 +635,17 @@ def test_the_step_plot_names_its_axes() -> None:
     assert axes.get_title() == "gradient check: central differences"
 
 
-C = 2.0**-20
+ATOL = 2.0**-20
 """A power of two: with an imaginary step of 2⁻⁶⁰ the complex step of a linear loss gives
-back its coefficients exactly, so entries can be placed exactly at atol = C."""
+back its coefficients exactly, so entries can be placed exactly at atol = ATOL."""
 
 
 @pytest.mark.parametrize(
     ("claimed", "slope", "worst", "largest"),
     [
-        (0.5 * C, C, (0,), 0.0),  # numeric exactly at atol: both values are noise at zero
-        (C, 0.5 * C, (0,), 0.0),  # analytic exactly at atol: the same
-        (0.75 * C, 1.25 * C, (1,), 0.25),  # only the analytic value within atol: it counts
+        (0.5 * ATOL, ATOL, (0,), 0.0),  # numeric exactly at atol: both values are noise at zero
+        (ATOL, 0.5 * ATOL, (0,), 0.0),  # analytic exactly at atol: the same
+        (0.75 * ATOL, 1.25 * ATOL, (1,), 0.25),  # only the analytic value within atol: it counts
     ],
 )
 def test_an_entry_counts_toward_the_worst_unless_both_values_lie_within_atol(
@@ -660,7 +660,7 @@ def test_an_entry_counts_toward_the_worst_unless_both_values_lie_within_atol(
 
     x = np.array([0.5, 0.25])
     report = check_gradients(
-        loss, {"x": x}, {"x": np.array([1.0, claimed])}, method="complex", step=2.0**-60, atol=C
+        loss, {"x": x}, {"x": np.array([1.0, claimed])}, method="complex", step=2.0**-60, atol=ATOL
     )
     row = report.rows[0]
     assert row.passed
@@ -669,15 +669,15 @@ def test_an_entry_counts_toward_the_worst_unless_both_values_lie_within_atol(
 
 
 def test_a_failing_entry_is_the_worst_even_beside_a_passing_one_of_larger_relative_error() -> None:
-    """Entry 1 passes on atol with relative error 1 (0 against C/2); entry 0 fails with
+    """Entry 1 passes on atol with relative error 1 (0 against ATOL / 2); entry 0 fails with
     relative error 0.5 / 2.5 = 0.2, and is the one reported."""
 
     def loss(p: dict[str, Array]) -> Any:
-        return p["x"][0] + 0.5 * C * p["x"][1]
+        return p["x"][0] + 0.5 * ATOL * p["x"][1]
 
     x = np.array([0.5, 0.25])
     report = check_gradients(
-        loss, {"x": x}, {"x": np.array([1.5, 0.0])}, method="complex", step=2.0**-60, atol=C
+        loss, {"x": x}, {"x": np.array([1.5, 0.0])}, method="complex", step=2.0**-60, atol=ATOL
     )
     row = report.rows[0]
     assert (row.failures, row.worst_index, row.rel_error) == (1, (0,), 0.2)
