@@ -174,7 +174,8 @@ def test_an_inconclusive_direction_reports_the_quotient_at_its_smallest_step() -
     f0 = float(affine({"x": x}))
     np.testing.assert_allclose(row.numeric, (affine({"x": x + smallest * d}) - f0) / smallest)
     np.testing.assert_allclose(row.analytic, float(np.array([2.0, -1.0]) @ d), rtol=1e-12)
-    assert row.steps is not None and row.remainders is not None
+    assert row.steps is not None
+    assert row.remainders is not None
     assert len(row.steps) == 24
     # the forward quotient at the smallest step: |numeric − ⟨g, d⟩| = r(h) / h there; the
     # quotient itself rounds by about ε |⟨g, d⟩| ≈ 5e-16, under 1e-6 of r(h) / h
@@ -237,7 +238,8 @@ def test_the_taylor_quotient_is_taken_at_the_smallest_step_above_rounding() -> N
     g = 3 * x**2
     recording = RecordingLoss(loss)
     row = check_gradients(recording, {"x": x}, {"x": g}, method="taylor", directions=1).rows[0]
-    assert row.steps is not None and row.remainders is not None
+    assert row.steps is not None
+    assert row.remainders is not None
     d = (recording.points[3] - x) / 1e-2
     _, remainder, floor = _taylor_curve(loss, x, g, d, row.steps)
     assert np.all(np.abs(remainder / floor - 1) > 0.1)  # no step sits near the floor
@@ -251,7 +253,8 @@ def test_a_fitted_order_equal_to_min_order_passes() -> None:
     x = np.array([0.5, 2.0])
     claimed = {"x": 3 * x**2}
     first = check_gradients(_cube, {"x": x}, claimed, method="taylor", directions=1).rows[0]
-    assert first.order is not None and math.isfinite(first.order)
+    assert first.order is not None
+    assert math.isfinite(first.order)
     again = check_gradients(
         _cube, {"x": x}, claimed, method="taylor", directions=1, min_order=first.order
     ).rows[0]
@@ -267,12 +270,14 @@ def test_a_low_fit_with_a_local_order_equal_to_min_order_is_not_judged() -> None
     x = np.array([0.5, 2.0])
     claimed = {"x": 3 * x**2}
     first = check_gradients(_cube, {"x": x}, claimed, method="taylor", directions=1).rows[0]
-    assert first.steps is not None and first.remainders is not None
+    assert first.steps is not None
+    assert first.remainders is not None
     # |f| < 9 on every step, so every remainder is ten times above 10 ε (|f(x)| + |f(x + h d)|)
     assert np.all(first.remainders > 10 * (10 * EPS * 2 * 9.0))
     log_h, log_r = np.log(first.steps[-4:]), np.log(first.remainders[-4:])
     local = np.diff(log_r) / np.diff(log_h)
-    assert first.order is not None and first.order < local.max()
+    assert first.order is not None
+    assert first.order < local.max()
     again = check_gradients(
         _cube, {"x": x}, claimed, method="taylor", directions=1, min_order=float(local.max())
     )
@@ -302,7 +307,8 @@ def test_four_remainders_lifted_above_rounding_are_enough_to_fit_a_wrong_order()
     x = np.array([0.5, -0.25])
     claimed = {"x": np.ones(2) + 1e-13}
     row = check_gradients(loss, {"x": x}, claimed, method="taylor", directions=1).rows[0]
-    assert row.steps is not None and len(row.steps) > 16  # the step had to grow
+    assert row.steps is not None
+    assert len(row.steps) > 16  # the step had to grow
     assert (row.passed, row.failures, row.inconclusive) == (False, 1, 0)
     assert row.order is not None
     np.testing.assert_allclose(row.order, 1.0, atol=0.2)
