@@ -459,7 +459,7 @@ class _Student:
         self._process = context.Process(target=_child, args=(child, self.path), daemon=True)
         self._process.start()
         child.close()
-        if self._receive(STARTUP_TIMEOUT, "Python and numpy to start") is None:
+        if self._receive(STARTUP_TIMEOUT, "starting Python and numpy") is None:
             raise GradingError(f"the grader's process did not start: {self.stopped}")
         reply = self._receive(timeout, f"importing {path.name}")
         if reply is None or reply.problem is not None:
@@ -638,23 +638,31 @@ class _StudentFailed(Exception):
     """A call of the student's code failed inside check 4's loss function."""
 
 
-def _unpack(trial: _Trial, reply: _Reply, names: Sequence[str]) -> list[Any] | None:
-    """The returned values, or None after recording why they cannot be graded."""
+def _unpack(
+    trial: _Trial, reply: _Reply, names: Sequence[str], function: str | None = None
+) -> list[Any] | None:
+    """The values ``function`` (by default the trial's) returned, or None after recording
+    why they cannot be graded."""
+    function = function or trial.function
     if reply.problem is not None:
         trial.failure = reply.problem
         return None
     if reply.changed:
         trial.shape_problems.append(
-            f"{trial.function} changed its argument{'s' if len(reply.changed) > 1 else ''} "
+            f"{function} changed its argument{'s' if len(reply.changed) > 1 else ''} "
             f"{', '.join(reply.changed)} in place"
         )
     values = reply.values
-    if not isinstance(values, tuple) or len(values) != len(names):
-        count = len(values) if isinstance(values, tuple) else f"one {type(values).__name__}"
+    listed = f"({', '.join(names)})"
+    if not isinstance(values, tuple):
         trial.failure = (
-            f"{trial.function} returned {count} value{'' if count == 1 else 's'}, "
-            f"expected {len(names)}: ({', '.join(names)})"
+            f"{function} returned one {type(values).__name__}, expected {len(names)} values: "
+            f"{listed}"
         )
+        return None
+    if len(values) != len(names):
+        count = f"{len(values)} value{'' if len(values) == 1 else 's'}"
+        trial.failure = f"{function} returned {count}, expected {len(names)}: {listed}"
         return None
     return list(values)
 
@@ -1037,6 +1045,7 @@ def _cs231n_pair(student: _Student, pair: _Pair, k: int) -> _Trial:
         trial,
         student.call(forward, tuple(pair.args.values()), input_names, keep="forward"),
         (*out_names, "cache"),
+        forward,
     )
     if values is None:
         return trial
@@ -1050,7 +1059,7 @@ def _cs231n_pair(student: _Student, pair: _Pair, k: int) -> _Trial:
         (*upstream, _Ref("forward", len(out_names))),
         (*(f"d{name}" for name in out_names), "cache"),
     )
-    got = _unpack(trial, reply, tuple(g.name for g in pair.gradients))
+    got = _unpack(trial, reply, tuple(g.name for g in pair.gradients), backward)
     if got is None:
         return trial
     for value, g in zip(got, pair.gradients, strict=True):
