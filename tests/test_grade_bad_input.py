@@ -131,6 +131,8 @@ def test_an_endless_loop_is_stopped_by_the_per_call_timeout(tmp_path: Path) -> N
     text = str(report)
     assert "stopped after 1 s (per-call timeout)" in text
     assert "no answer after 1 s while running lossFun (per-call timeout); stopped" in text
+    # the later cases are not run on a stopped process, and say why
+    assert "not called: no answer after 1 s while running lossFun" in text, text
     assert not report.passed
 
 
