@@ -221,6 +221,7 @@ GRADER_MUTATION = {
         "tests/test_grade_bad_input.py",
         "tests/test_grade_worker.py",
         "tests/test_grade_docs.py",
+        "tests/test_grade_reports.py",
         # runs python -m rnn in another directory, where mutmut's trampolines cannot find
         # their configuration; the command line's checks are not among the mutated files
         "--deselect=tests/test_grade_bad_input.py::test_cli_exit_status_2_in_one_line",
