@@ -585,9 +585,9 @@ class Trainer:
                 f"the loss became {loss} {where}", self.epoch + 1, self.position + 1
             )
         # the gradient of the loss the optimizer descends: per stream, or per character
-        chars = cfg.batch_size * (cfg.sequence_length if cfg.loss_reduction == "mean" else 1)
-        if chars > 1:
-            grads = {k: g / chars for k, g in grads.items()}
+        per = cfg.batch_size * (cfg.sequence_length if cfg.loss_reduction == "mean" else 1)
+        if per > 1:
+            grads = {k: g / per for k, g in grads.items()}
         with np.errstate(over="ignore", invalid="ignore"):  # checked below
             self.optimizer.step(self.model.params, grads)
         bad = [k for k, p in self.model.params.items() if not np.all(np.isfinite(p))]
