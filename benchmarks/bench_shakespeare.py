@@ -4,7 +4,7 @@ Run: ``nox -s bench -- benchmarks/bench_shakespeare.py`` (or ``nox -s bench`` fo
 benchmark), or ``python benchmarks/bench_shakespeare.py [--budget 180] [--out-dir DIR]``.
 
 Both sides train the same network with the same settings, one after the other, each in a
-fresh process with the machine's cores as its threads:
+fresh process:
 
 - char-rnn's tiny-shakespeare (shipped with the package), the first 90% for training and
   the last 10% for validation;
@@ -19,6 +19,9 @@ fresh process with the machine's cores as its threads:
   gradient entry to ±5 clips the same gradients, as in a plain PyTorch training loop;
 - Adam at learning rate 2e-3 with PyTorch's β and ε;
 - float32 throughout;
+- the machine's cores, used as each side uses them best: PyTorch with as many threads,
+  this package with as many worker processes (``train(workers=...)``, ``--workers``) of
+  one BLAS thread each, which share each window's streams (:mod:`rnn.parallel`);
 - every 100 updates, the loss per character on the whole validation part, read by both in
   the same B streams of T-character windows;
 - the same wall-clock budget (``--budget``, 180 s): each stops after the first update that
@@ -31,9 +34,12 @@ to ``DIR/shakespeare-numpy.csv`` and ``DIR/shakespeare-torch.csv`` (the columns 
 :mod:`rnn.metrics`), which ``python -m rnn plot`` draws; the printed report also goes to
 ``DIR/shakespeare-summary.txt``.
 
-Last, the peak memory of training on a 100 MB corpus (tiny-shakespeare repeated), measured
-as the largest resident set of a ``python -m rnn train`` process (``getrusage``), which
-must stay under 1 GiB: the corpus is held once as text and once as one byte per character.
+Last, the peak memory of training on a 100 MB corpus (tiny-shakespeare repeated) with the
+benchmark's workers: the largest sum of the resident sets of a ``python -m rnn train``
+process and its workers, read from ``/proc`` every 20 ms. It must stay under 1 GiB: the
+corpus is held once as text and once as one byte per character, in the training process
+only (the workers receive one window at a time). Pages shared between the processes
+count once per process, so the sum is an upper bound.
 """
 
 from __future__ import annotations
@@ -86,7 +92,9 @@ def run_numpy(budget: float, metrics: Path) -> float:
 
     evaluating = 0.0
     start = time.perf_counter()
-    for item in trainer.train(time_limit=budget, metrics=metrics, on_update=on_update):
+    workers = min(_threads(), trainer.config.batch_size)
+    run = trainer.train(time_limit=budget, metrics=metrics, on_update=on_update, workers=workers)
+    for item in run:
         if isinstance(item, Evaluation):
             evaluating += time.perf_counter() - last_update[0]
     training = time.perf_counter() - start - evaluating
@@ -179,8 +187,8 @@ def run_torch(budget: float, metrics: Path) -> float:
 
 
 def peak_memory_mb(size_mb: int, seconds: float) -> float:
-    """The largest resident set, in MiB, of ``python -m rnn train`` on a corpus of
-    ``size_mb`` MB (tiny-shakespeare repeated), trained for ``seconds``."""
+    """The largest summed resident set, in MiB, of ``python -m rnn train`` and its workers
+    on a corpus of ``size_mb`` MB (tiny-shakespeare repeated), trained for ``seconds``."""
     from rnn.data import corpus
 
     with tempfile.TemporaryDirectory() as folder:
@@ -192,21 +200,43 @@ def peak_memory_mb(size_mb: int, seconds: float) -> float:
         del text
         options = [f"--{k.replace('_', '-')}={v}" for k, v in SETTINGS.items()]
         options += ["--val-fraction=0.001", "--eval-every=50", f"--time-limit={seconds}"]
+        options += [f"--workers={min(_threads(), int(SETTINGS['batch_size']))}"]
         command = [sys.executable, "-m", "rnn", "train", f"--corpus={big}", *options]
-        # A small parent whose only child is the training process: RUSAGE_CHILDREN then
-        # reports that child's peak, not this benchmark's other workers'.
-        probe = (
-            "import resource, subprocess, sys; "
-            "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
-            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
-        )
-        done = subprocess.run(
-            [sys.executable, "-c", probe, *command],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return int(done.stdout.strip()) / 1024  # ru_maxrss is in KiB on Linux
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        peak = 0
+        while process.poll() is None:
+            peak = max(peak, _tree_rss_kib(process.pid))
+            time.sleep(0.02)
+        if process.returncode != 0:
+            assert process.stderr is not None
+            raise RuntimeError(f"the memory run failed:\n{process.stderr.read().decode()}")
+        return peak / 1024
+
+
+def _tree_rss_kib(root: int) -> int:
+    """The summed resident set, in KiB, of process ``root`` and its descendants (Linux)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as file:
+                    stat = file.read()
+            except OSError:  # ended meanwhile
+                continue
+            parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+    tree, grew = {root}, True
+    while grew:
+        more = {pid for pid, parent in parents.items() if parent in tree} - tree
+        tree |= more
+        grew = bool(more)
+    total = 0
+    for pid in tree:
+        try:
+            with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as file:
+                total += next(int(line.split()[1]) for line in file if line.startswith("VmRSS:"))
+        except (OSError, StopIteration):  # ended meanwhile, or a zombie without VmRSS
+            continue
+    return total
 
 
 def _summary(metrics: Path) -> dict[str, float | None]:
@@ -286,7 +316,9 @@ def main() -> None:
 
     report(
         f"tiny-shakespeare, LSTM H=128, B=50, T=50, Adam lr 2e-3, clip value 5, 90/10 split, "
-        f"float32, {_threads()} threads, budget {args.budget:g} s per side"
+        f"float32, budget {args.budget:g} s per side, {_threads()} cores: PyTorch "
+        f"{_threads()} threads, this package {min(_threads(), int(SETTINGS['batch_size']))} "
+        f"worker processes"
     )
     rates, summaries = {}, {}
     for side in ("numpy", "torch"):

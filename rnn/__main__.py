@@ -34,6 +34,7 @@ from rnn.checks import check_int, check_non_negative_number, check_text
 from rnn.data import CORPORA, MAX_CORPUS_BYTES, Vocabulary, corpus
 from rnn.model import RecurrentModel
 from rnn.optim import OPTIMIZERS
+from rnn.parallel import WorkerError
 from rnn.training import (
     CELLS,
     EpochResult,
@@ -314,6 +315,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="save the run here whenever the validation loss is the lowest so far",
     )
+    train.add_argument(
+        "--workers",
+        metavar="N",
+        type=int,
+        default=1,
+        help="processes that share each window's --batch-size streams, one core and one "
+        "BLAS thread each (at most the batch size); 1 trains in this process",
+    )
     sample = commands.add_parser(
         "sample",
         formatter_class=_HelpFormatter,
@@ -444,6 +453,7 @@ def _prepare_training(args: argparse.Namespace, held: contextlib.ExitStack) -> _
             best_checkpoint=args.best_checkpoint,
             should_stop=lambda: bool(received),
             on_update=bar,
+            workers=args.workers,
         )
     return _TrainingRun(trainer, run, args.resume, args.time_limit, bar, received)
 
@@ -923,8 +933,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status.
 
     0 on success; 2 for a bad command line or input, reported in one line on standard
-    error; 1 if the training loss became NaN or infinite or a checkpoint could not be
-    saved; 128 + the signal's number (130, 143) after SIGINT or SIGTERM.
+    error; 1 if the training loss became NaN or infinite, a checkpoint could not be
+    saved or a worker process ended; 128 + the signal's number (130, 143) after SIGINT or SIGTERM.
     """
     try:
         with _handling_signals(_stop_now):  # no traceback, temporary files removed
@@ -944,7 +954,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as err:
         print(f"python -m rnn: error: {_one_line(str(err))}", file=sys.stderr)
         return USAGE_ERROR
-    except (TrainingDiverged, CheckpointWriteError) as err:
+    except (TrainingDiverged, CheckpointWriteError, WorkerError) as err:
         print(f"python -m rnn: training stopped: {_one_line(str(err))}", file=sys.stderr)
         return FAILED
     except _Stopped as stop:

@@ -48,6 +48,7 @@ from rnn.lstm import LSTM
 from rnn.metrics import MetricsFile, MetricsRow
 from rnn.model import RNN, RecurrentModel, State
 from rnn.optim import OPTIMIZERS, Optimizer
+from rnn.parallel import StreamPool, WorkerError
 
 __all__ = [
     "CELLS",
@@ -447,6 +448,7 @@ class Trainer:
     elapsed: float = field(init=False, default=0.0)
     interval_loss: float = field(init=False, default=0.0)
     best_val_loss: float | None = field(init=False, default=None)
+    _pool: StreamPool | None = field(init=False, default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         cfg = self.config
@@ -576,9 +578,11 @@ class Trainer:
         if self.position >= n:
             raise RuntimeError(f"all {n} windows of the epoch are done; call run_epoch()")
         x, y = self._window(self.position)
+        # the fast path: the reference's math rearranged for speed, tested equal to it; in
+        # train(workers=n), the streams shared among n processes, their sums added
+        compute = fast.loss_and_gradients if self._pool is None else self._pool.loss_and_gradients
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # checked below
-            # the fast path: the reference's math rearranged for speed, tested equal to it
-            loss, grads, state = fast.loss_and_gradients(self.model, x, y, self.state)
+            loss, grads, state = compute(self.model, x, y, self.state)
         where = f"in epoch {self.epoch + 1}, window {self.position + 1} of {n}"
         if not math.isfinite(loss):
             raise TrainingDiverged(
@@ -621,11 +625,13 @@ class Trainer:
             raise ValueError("the run has no validation part (val_fraction is 0)")
         B = max(1, min(self.config.batch_size, (len(data) - 1) // T))
         L = (len(data) - 1) // B  # steps per stream; the last window may be shorter
+        pool = self._pool
+        # the fast path's forward half, tested equal to the model's own loss (5)
+        compute = fast.loss if pool is None or pool.workers > B else pool.loss
         total, state = 0.0, None
         for i in range(-(-L // T)):
             x, y = _stream_window(data, B, T, i)
-            # the fast path's forward half, tested equal to the model's own loss (5)
-            loss, state = fast.loss(self.model, x, y, state)
+            loss, state = compute(self.model, x, y, state)
             total += loss  # eq. (5), summed over the streams
         return total / (B * L)
 
@@ -691,6 +697,7 @@ class Trainer:
         metrics: str | os.PathLike[str] | None = None,
         best_checkpoint: str | os.PathLike[str] | None = None,
         on_update: Callable[[Trainer, float], None] | None = None,
+        workers: int = 1,
     ) -> Iterator[EpochResult | Evaluation]:
         """Run the remaining epochs, yielding each evaluation and each epoch's result.
 
@@ -720,6 +727,12 @@ class Trainer:
             :class:`TrainingInterrupted` (a signal handler sets it).
         on_update : callable, optional
             Called as ``on_update(trainer, loss)`` after every update, for progress.
+        workers : int, optional
+            Processes that share each window's B streams (:class:`rnn.parallel.StreamPool`),
+            1 ≤ workers ≤ B, each with one BLAS thread; 1 (the default) computes in this
+            process. The gradients are the same sums added in another order: the run
+            differs from a run with another worker count only by rounding, and it keeps
+            its :attr:`run_id`. The workers start when the iterator starts and end with it.
 
         Yields
         ------
@@ -741,6 +754,9 @@ class Trainer:
         TrainingInterrupted
             While iterating, if ``should_stop`` returned True. The message says what the
             checkpoint holds.
+        WorkerError
+            (a ``RuntimeError``) While iterating, if a worker process ended; the message
+            says which epoch the checkpoint holds.
         CheckpointWriteError
             (an ``OSError``) While iterating, if a save of the checkpoint or the best
             checkpoint fails; the previous file stays as it was, and the message says
@@ -751,10 +767,28 @@ class Trainer:
             check_positive_number("time_limit", time_limit)
         if best_checkpoint is not None and not self.val_data.size:
             raise ValueError("best_checkpoint needs a validation part (val_fraction > 0)")
+        check_int("workers", workers, minimum=1)
+        if workers > self.config.batch_size:
+            raise ValueError(
+                f"workers must be ≤ batch_size = {self.config.batch_size}, got {workers}: "
+                f"each worker takes at least one stream"
+            )
         log = None if metrics is None else MetricsFile.check(metrics, self.run_id, self.updates)
-        return self._train(
+        loop = self._train(
             checkpoint, checkpoint_every, time_limit, log, best_checkpoint, should_stop, on_update
         )
+        return loop if workers == 1 else self._with_workers(loop, workers)
+
+    def _with_workers(
+        self, loop: Iterator[EpochResult | Evaluation], workers: int
+    ) -> Iterator[EpochResult | Evaluation]:
+        """``loop`` run with a pool of ``workers`` processes, ended when the loop ends."""
+        with StreamPool(self.model, workers) as pool:
+            self._pool = pool
+            try:
+                yield from loop
+            finally:
+                self._pool = None
 
     def _train(
         self,
@@ -822,6 +856,8 @@ class Trainer:
                 raise TrainingDiverged(f"{err}; {kept()}", err.epoch, err.window) from None
             except TrainingInterrupted as err:
                 raise TrainingInterrupted(f"{err}; {kept()}", err.epoch, err.window) from None
+            except WorkerError as err:
+                raise WorkerError(f"{err}; {kept()}") from None
             out_of_time = time_limit is not None and self.elapsed - elapsed_before >= time_limit
             last = self.epoch == cfg.epochs
             if checkpoint is not None and (
