@@ -34,6 +34,11 @@ to ``DIR/shakespeare-numpy.csv`` and ``DIR/shakespeare-torch.csv`` (the columns 
 :mod:`rnn.metrics`), which ``python -m rnn plot`` draws; the printed report also goes to
 ``DIR/shakespeare-summary.txt``.
 
+With ``--rounds N`` both sides run N times, alternating which goes first, and the ratios
+reported against the targets are the medians of the rounds' ratios: on a shared virtual
+machine one side's speed can drift by a fifth between minutes. Round k > 1 writes its
+metrics to ``shakespeare-SIDE-roundk.csv``.
+
 Last, the peak memory of training on a 100 MB corpus (tiny-shakespeare repeated) with the
 benchmark's workers: the largest sum of the resident sets of a ``python -m rnn train``
 process and its workers, read from ``/proc`` every 20 ms. It must stay under 1 GiB: the
@@ -47,10 +52,12 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 THRESHOLDS = (2.0, 1.88, 1.75)
@@ -289,11 +296,41 @@ def _spawn(side: str, budget: float, metrics: Path) -> float:
     return float(done.stdout.strip().splitlines()[-1])
 
 
+def _report_round(
+    report: Callable[[str], None],
+    rates: dict[str, float],
+    summaries: dict[str, dict[str, float | None]],
+) -> None:
+    """The table of one round: each side's throughput and the figures of its metrics."""
+    names = {"numpy": "this package", "torch": "PyTorch"}
+    report(f"{'':28}{names['numpy']:>16}{names['torch']:>16}")
+    report(f"{'training chars/s':28}{rates['numpy']:>16,.0f}{rates['torch']:>16,.0f}")
+    for key in summaries["numpy"]:
+        cells = []
+        for side in ("numpy", "torch"):
+            value = summaries[side][key]
+            unit = " s" if key.startswith("time") else ""
+            cells.append(
+                "not reached"
+                if value is None
+                else f"{value:.3f}{unit}"
+                if not key.startswith("updates")
+                else f"{value:.0f}"
+            )
+        report(f"{key:28}{cells[0]:>16}{cells[1]:>16}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=180.0, help="seconds per side")
     parser.add_argument(
         "--out-dir", type=Path, default=Path("benchmarks/results"), help="metrics CSVs"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="runs of both sides, alternating which goes first; the ratios are the medians",
     )
     parser.add_argument("--memory-mb", type=int, default=100, help="corpus size for memory")
     parser.add_argument("--memory-seconds", type=float, default=10.0, help="training time")
@@ -320,40 +357,44 @@ def main() -> None:
         f"{_threads()} threads, this package {min(_threads(), int(SETTINGS['batch_size']))} "
         f"worker processes"
     )
-    rates, summaries = {}, {}
-    for side in ("numpy", "torch"):
-        path = args.out_dir / f"shakespeare-{side}.csv"
-        path.unlink(missing_ok=True)
-        rates[side] = _spawn(side, args.budget, path)
-        summaries[side] = _summary(path)
-    names = {"numpy": "this package", "torch": "PyTorch"}
-    report(f"{'':28}{names['numpy']:>16}{names['torch']:>16}")
-    report(f"{'training chars/s':28}{rates['numpy']:>16,.0f}{rates['torch']:>16,.0f}")
-    for key in summaries["numpy"]:
-        cells = []
-        for side in ("numpy", "torch"):
-            value = summaries[side][key]
-            unit = " s" if key.startswith("time") else ""
-            cells.append(
-                "not reached"
-                if value is None
-                else f"{value:.3f}{unit}"
-                if not key.startswith("updates")
-                else f"{value:.0f}"
-            )
-        report(f"{key:28}{cells[0]:>16}{cells[1]:>16}")
-    ratio = rates["numpy"] / rates["torch"]
-    report(f"throughput ratio (this package / PyTorch): {ratio:.2f}; target ≥ 1.0")
-    ours, theirs = summaries["numpy"]["time to 1.88"], summaries["torch"]["time to 1.88"]
-    if ours is not None and theirs is not None:
-        report(f"time-to-1.88 ratio (this package / PyTorch): {ours / theirs:.2f}; target ≤ 1.0")
-    else:
-        report("time-to-1.88 ratio: one side did not reach 1.88 within the budget")
-    final = summaries["numpy"]["final val loss"]
+    throughput, to_quality, finals = [], [], []
+    for round_ in range(1, args.rounds + 1):
+        # the sides alternate which goes first, so that a slow drift of the machine's
+        # speed does not favour one of them
+        order = ("numpy", "torch") if round_ % 2 else ("torch", "numpy")
+        rates, summaries = {}, {}
+        for side in order:
+            suffix = "" if round_ == 1 else f"-round{round_}"
+            path = args.out_dir / f"shakespeare-{side}{suffix}.csv"
+            path.unlink(missing_ok=True)
+            rates[side] = _spawn(side, args.budget, path)
+            summaries[side] = _summary(path)
+        if args.rounds > 1:
+            names = {"numpy": "this package", "torch": "PyTorch"}
+            report(f"round {round_} of {args.rounds}: {names[order[0]]} ran first")
+        _report_round(report, rates, summaries)
+        throughput.append(rates["numpy"] / rates["torch"])
+        ours, theirs = summaries["numpy"]["time to 1.88"], summaries["torch"]["time to 1.88"]
+        to_quality.append(math.inf if ours is None or theirs is None else ours / theirs)
+        finals.append(summaries["numpy"]["final val loss"])
+    what = "" if args.rounds == 1 else f", median of {args.rounds} rounds"
     report(
-        f"quality: final validation loss {final:.3f} nats; target ≤ 1.88 within the budget"
-        if final is not None
-        else "quality: no evaluation within the budget"
+        f"throughput ratio (this package / PyTorch{what}): "
+        f"{statistics.median(throughput):.2f}; target ≥ 1.0"
+    )
+    if math.isfinite(statistics.median(to_quality)):
+        report(
+            f"time-to-1.88 ratio (this package / PyTorch{what}): "
+            f"{statistics.median(to_quality):.2f}; target ≤ 1.0"
+        )
+    else:
+        report("time-to-1.88 ratio: a side did not reach 1.88 within the budget")
+    reached = [f for f in finals if f is not None]
+    report(
+        f"quality: final validation loss {max(reached):.3f} nats (the worst round); "
+        f"target ≤ 1.88 within the budget"
+        if len(reached) == len(finals)
+        else "quality: a round had no evaluation within the budget"
     )
     peak = peak_memory_mb(args.memory_mb, args.memory_seconds)
     report(

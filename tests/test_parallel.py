@@ -12,6 +12,7 @@ the workers ignore Ctrl-C and end with the process that started them.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -357,3 +358,67 @@ def test_cli_refuses_workers_it_cannot_use(
     assert err.startswith("python -m rnn: error: " + message)
     assert err.count("\n") == 1
     assert list(tmp_path.iterdir()) == []  # nothing written, no lock left
+
+
+def test_cli_reports_a_lost_worker_in_one_line_with_status_1(tmp_path: Path) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "rnn",
+        "train",
+        "--hidden-size",
+        "8",
+        "--epochs",
+        "500",
+        "--sample-length",
+        "0",
+        "--batch-size",
+        "2",
+        "--workers",
+        "2",
+        "--eval-every",
+        "5",
+        "--metrics",
+        "metrics.csv",
+        "--checkpoint",
+        "run.npz",
+    ]
+    with subprocess.Popen(
+        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as run:
+        assert run.stdout is not None
+        assert run.stderr is not None
+        while "Update" not in run.stdout.readline():  # the workers have computed
+            assert run.poll() is None, run.stderr.read()
+        workers = _children(run.pid)
+        assert len(workers) == 2
+        os.kill(workers[0], signal.SIGKILL)
+        _, err = run.communicate(timeout=60)
+    assert run.returncode == 1, err
+    assert err.count("\n") == 1, err
+    assert re.fullmatch(
+        r"python -m rnn: training stopped: stream worker [12] of 2 ended unexpectedly "
+        r"\(exit code -9\); the pool is closed; checkpoint 'run.npz' "
+        r"(was left unchanged|keeps epoch \d+)\n",
+        err,
+    ), err
+    assert not any(_running(p) for p in workers)
+
+
+def _children(pid: int) -> list[int]:
+    """The worker processes started by ``pid``: its children running multiprocessing's
+    spawn entry point."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as file:
+                parent = int(file.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as file:
+                spawned = b"spawn_main" in file.read()
+        except OSError:
+            continue
+        if parent == pid and spawned:
+            found.append(int(entry))
+    return sorted(found)
