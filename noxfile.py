@@ -171,17 +171,21 @@ def demo(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Run every ``benchmarks/bench_*.py`` in turn (or the scripts named after ``--``).
 
-    The benchmarks set their BLAS threads themselves (one, except bench_shakespeare.py,
-    which gives both sides the machine's cores); PyTorch is the pinned CPU build.
+    Arguments after ``--`` that are not ``.py`` files go to every script run, e.g.
+    ``nox -s bench -- benchmarks/bench_shakespeare.py --rounds=3``. The benchmarks set
+    their BLAS threads themselves (one, except bench_shakespeare.py, which gives both
+    sides the machine's cores); PyTorch is the pinned CPU build.
     """
     session.install(".", "threadpoolctl", TORCH)
-    scripts = session.posargs or sorted(
+    named = [arg for arg in session.posargs if arg.endswith(".py")]
+    options = [arg for arg in session.posargs if not arg.endswith(".py")]
+    scripts = named or sorted(
         os.path.join("benchmarks", name)
         for name in os.listdir("benchmarks")
         if name.startswith("bench_") and name.endswith(".py")
     )
     for script in scripts:
-        session.run("python", script)
+        session.run("python", script, *options)
 
 
 @nox.session
