@@ -29,7 +29,7 @@ from numerics import normwise_error
 from rnn import fast
 from rnn.__main__ import main
 from rnn.model import RecurrentModel
-from rnn.parallel import StreamPool, WorkerError
+from rnn.parallel import StreamPool, WorkerError, placement
 from rnn.training import CELLS, Trainer, TrainingConfig
 
 V, H, T, B = 7, 5, 4, 5
@@ -233,6 +233,33 @@ def _running(pid: int) -> bool:
             return file.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_placement_keeps_workers_in_place_only_when_they_fill_the_cpus() -> None:
+    assert placement(3, [2, 5, 7]) == [2, 5, 7]
+    assert placement(1, [4]) == [4]
+    assert placement(2, [0, 1, 2]) == [None, None]  # a CPU is left for other work
+    assert placement(3, [0, 1]) == [None, None, None]
+    assert placement(2, None) == [None, None]  # the system does not say
+
+
+def test_workers_that_fill_the_cpus_each_stay_on_one() -> None:
+    allowed = sorted(os.sched_getaffinity(0))
+    chosen = allowed[:2]
+    model = _model("rnn", 1)
+    os.sched_setaffinity(0, chosen)  # the workers inherit this process's CPUs
+    try:
+        x = np.zeros((T, B), dtype=int)
+        with StreamPool(model, workers=len(chosen)) as pool:
+            pool.loss(model, x, x)  # an answer: each worker has settled
+            kept = [os.sched_getaffinity(p.pid) for p in pool._processes]
+        with StreamPool(model, workers=1) as pool:
+            pool.loss(model, x, x)
+            free = os.sched_getaffinity(pool._processes[0].pid)
+    finally:
+        os.sched_setaffinity(0, allowed)
+    assert kept == [{cpu} for cpu in chosen]
+    assert free == ({chosen[0]} if len(chosen) == 1 else set(chosen))
 
 
 # ------------------------------------------------------------------ in training
