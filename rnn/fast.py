@@ -290,7 +290,8 @@ def _input_projection(P: _Packed, x: Array, out: Array) -> Array:
     """U x(t) + b for all t at once into ``out`` (T, B, G): a gather of rows of (Uᵀ + b)
     for one-hot x, one product for dense x."""
     if x.dtype.kind in "iu":
-        table = P.U_half.T + P.b_half  # row v is U x + b for the one-hot x of input v
+        # row v is U x + b for the one-hot x of input v; rows contiguous, for fast gathers
+        table = np.add(P.U_half.T, P.b_half, order="C")
         return np.take(table, x, axis=0, out=out, mode="clip")  # "raise" would copy via a buffer
     T, B, D = x.shape
     A = out.reshape(T * B, -1)
@@ -306,7 +307,8 @@ def _input_adder(P: _Packed, x: Array) -> Callable[[int, Array], None]:
     cache; dense inputs are projected for all steps at once, one large product.
     """
     if x.dtype.kind in "iu":
-        table = P.U_half.T + P.b_half  # row v is U x + b for the one-hot x of input v
+        # row v is U x + b for the one-hot x of input v; rows contiguous, for fast gathers
+        table = np.add(P.U_half.T, P.b_half, order="C")
         scratch = np.empty((x.shape[1], table.shape[1]), table.dtype)
 
         def add_gathered(t: int, a: Array) -> None:

@@ -172,7 +172,7 @@ class StreamPool:
         WorkerError
             If a worker process has ended (killed, or out of memory); the pool closes.
         """
-        loss, state = self._run("loss_and_gradients", model, inputs, targets, h0)
+        loss, state = self._run("loss_and_gradients", model, inputs, targets, h0, None)
         grads = {}
         for name in model.param_names:  # in worker order, so a call is repeatable
             total = self._grads[0][name].copy()
@@ -182,17 +182,44 @@ class StreamPool:
         return loss, grads, state
 
     def loss(
-        self, model: RecurrentModel, inputs: Any, targets: Any, h0: Any = None
+        self,
+        model: RecurrentModel,
+        inputs: Any,
+        targets: Any,
+        h0: Any = None,
+        window: int | None = None,
     ) -> tuple[float, Any]:
         """What :func:`rnn.fast.loss` returns, the streams shared by the workers.
 
-        Parameters and exceptions as :meth:`loss_and_gradients`; returns the loss (5)
-        and the state after the last step.
+        Parameters and exceptions as :meth:`loss_and_gradients`, and:
+
+        Parameters
+        ----------
+        window : int, optional
+            Each worker reads its streams in consecutive windows of this many steps (the
+            last may be shorter), the state carried from each to the next: long streams
+            are evaluated in one call, with the memory of one window. None reads all
+            steps at once.
+
+        Returns
+        -------
+        loss : float
+            The summed negative log-likelihood, eq. (5), over all steps and streams.
+        h_last : ndarray or tuple
+            The state after the last step, shaped like ``h0``.
         """
-        return self._run("loss", model, inputs, targets, h0)
+        if window is not None:
+            check_int("window", window, minimum=1)
+        return self._run("loss", model, inputs, targets, h0, window)
 
     def _run(
-        self, operation: str, model: RecurrentModel, inputs: Any, targets: Any, h0: Any
+        self,
+        operation: str,
+        model: RecurrentModel,
+        inputs: Any,
+        targets: Any,
+        h0: Any,
+        window: int | None,
     ) -> tuple[float, Any]:
         """Send each worker its slice of the streams; the summed loss and joined state."""
         if not self._finalizer.alive:
@@ -222,7 +249,7 @@ class StreamPool:
         errors = np.geterr()  # the workers compute under the caller's floating-point rules
         for k, connection in enumerate(self._connections):
             lo, hi = edges[k], edges[k + 1]
-            message = (operation, x[:, lo:hi], y[:, lo:hi], _rows(h0, lo, hi), errors)
+            message = (operation, x[:, lo:hi], y[:, lo:hi], _rows(h0, lo, hi), window, errors)
             self._send(k, connection, message)
         replies = [self._receive(k, c) for k, c in enumerate(self._connections)]
         failed = next((r[1] for r in replies if r[0] == "error"), None)
@@ -295,13 +322,13 @@ def _serve(
             return
         if message is None:
             return
-        operation, x, y, h0, errors = message
+        operation, x, y, h0, window, errors = message
         try:
             for name, p in model.params.items():
                 np.copyto(p, params[name])
             with np.errstate(**errors):
                 if operation == "loss":
-                    loss, state = fast.loss(model, x, y, h0)
+                    loss, state = _windowed_loss(model, x, y, h0, window)
                 else:
                     loss, computed, state = fast.loss_and_gradients(model, x, y, h0)
                     for name, g in computed.items():
@@ -313,6 +340,22 @@ def _serve(
             connection.send(reply)
         except (BrokenPipeError, OSError):
             return
+
+
+def _windowed_loss(
+    model: RecurrentModel, x: Any, y: Any, h0: Any, window: int | None
+) -> tuple[float, Any]:
+    """:func:`rnn.fast.loss` over consecutive windows of ``window`` steps, the state
+    carried; all steps at once for None."""
+    if window is None:
+        return fast.loss(model, x, y, h0)
+    total, state = 0.0, h0
+    for start in range(0, len(x), window):
+        value, state = fast.loss(
+            model, x[start : start + window], y[start : start + window], state
+        )
+        total += value
+    return total, state
 
 
 def placement(workers: int, cpus: list[int] | None) -> list[int | None]:

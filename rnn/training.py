@@ -626,12 +626,15 @@ class Trainer:
         B = max(1, min(self.config.batch_size, (len(data) - 1) // T))
         L = (len(data) - 1) // B  # steps per stream; the last window may be shorter
         pool = self._pool
-        # the fast path's forward half, tested equal to the model's own loss (5)
-        compute = fast.loss if pool is None or pool.workers > B else pool.loss
+        if pool is not None and pool.workers <= B:  # each worker reads its streams' windows
+            x, y = _stream_window(data, B, L, 0)  # all L steps
+            total, _ = pool.loss(self.model, x, y, window=T)
+            return total / (B * L)
         total, state = 0.0, None
         for i in range(-(-L // T)):
             x, y = _stream_window(data, B, T, i)
-            loss, state = compute(self.model, x, y, state)
+            # the fast path's forward half, tested equal to the model's own loss (5)
+            loss, state = fast.loss(self.model, x, y, state)
             total += loss  # eq. (5), summed over the streams
         return total / (B * L)
 

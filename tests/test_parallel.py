@@ -94,6 +94,25 @@ def test_pool_returns_what_one_call_over_all_streams_returns(
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
 
 
+@pytest.mark.parametrize("window", [1, 3, 4, 10])
+def test_windows_carry_the_state_and_add_up_to_the_whole(window: int) -> None:
+    """Reading each stream in windows of any length, the state carried from one to the
+    next, is the loss (5) of all steps at once: a sum over the steps."""
+    model = _model("lstm", 2)
+    rng = np.random.default_rng(6)
+    steps = 7
+    x, y = rng.integers(0, V, (steps, B)), rng.integers(0, V, (steps, B))
+    h0 = _state("lstm", 2, rng)
+    whole, last = fast.loss(model, x, y, h0)
+    with StreamPool(model, workers=2) as pool:
+        value, state = pool.loss(model, x, y, h0, window=window)
+        with pytest.raises(ValueError, match=r"window must be ≥ 1, got 0"):
+            pool.loss(model, x, y, window=0)
+    assert value == pytest.approx(whole, rel=1e-12)
+    for a, b in zip(_arrays(state), _arrays(last), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+
+
 def test_pool_reads_the_models_parameters_at_every_call() -> None:
     model = _model("lstm", 1)
     rng = np.random.default_rng(4)
