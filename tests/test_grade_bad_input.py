@@ -178,7 +178,7 @@ def test_output_at_import_is_captured(tmp_path: Path) -> None:
             "does not import: RuntimeError: no data file "
             "({path}, line 2, in <module>: raise RuntimeError('no data file'))",
         ),
-        ("x = 1\n", "defines no function lossFun (the min-char-rnn layout needs lossFun)"),
+        ("x = 1\n", "{path} defines no function lossFun (the min-char-rnn layout needs lossFun)"),
     ],
 )
 def test_a_file_that_cannot_be_graded_is_a_grading_error(

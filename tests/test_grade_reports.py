@@ -4,9 +4,10 @@ message, and a diagnosis in this package's own layout."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from verification.grade import grade
+from verification.grade import CENTRAL_ENTRIES, grade
 
 STUDENTS = Path(__file__).resolve().parent / "students"
 CS231N = (STUDENTS / "cs231n_rnn.py").read_text(encoding="utf-8")
@@ -52,8 +53,10 @@ def test_a_wrong_cell_state_is_named_next_c(tmp_path: Path) -> None:
 
 def test_a_gradient_of_the_wrong_shape_is_named(tmp_path: Path) -> None:
     path = _student(tmp_path, CS231N, "    dWx = x.T @ dtanh\n", "    dWx = (x.T @ dtanh).T\n")
-    text = str(grade(path, layout="cs231n", examples=1))
-    assert "dWx has shape (" in text, text
+    report = grade(path, layout="cs231n", examples=1)
+    # the first case has D = V = 5 and H = 4, so dWx is (D, H) = (5, 4)
+    assert "case 1: dWx has shape (4, 5), expected (5, 4)" in report.checks[0].details
+    assert "rnn_step_forward/rnn_step_backward: dWx has shape (4, 5), expected (5, 4)" in str(report)
 
 
 def test_an_exception_without_a_message_is_shown_by_its_type_and_line(tmp_path: Path) -> None:
@@ -79,3 +82,118 @@ def test_the_reference_layout_names_the_post_s_mistake(tmp_path: Path) -> None:
     assert not report.passed
     phrases = {d.mistake.phrase for d in report.diagnoses if d.mistake is not None}
     assert phrases == {"truncated BPTT (k=1)"}, str(report)
+
+
+def test_a_step_forward_of_the_rnn_without_its_cache_is_told_the_names_it_must_return(
+    tmp_path: Path,
+) -> None:
+    path = _student(
+        tmp_path, CS231N, "    return next_h, (x, prev_h, Wx, Wh, next_h)\n", "    return next_h\n"
+    )
+    text = str(grade(path, layout="cs231n", examples=1))
+    assert "rnn_step_forward returned one ndarray, expected 2 values: (next_h, cache)" in text
+
+
+def test_a_softmax_loss_that_changes_its_scores_and_mask_names_both(tmp_path: Path) -> None:
+    """Shifting the scores in place is a common way to write a stable softmax."""
+    path = _student(
+        tmp_path,
+        CS231N,
+        "    N, T, V = x.shape\n",
+        "    N, T, V = x.shape\n    x -= x.max()\n    mask[:] = True\n",
+    )
+    report = grade(path, layout="cs231n", examples=1)
+    expected = "case 1: temporal_softmax_loss changed its arguments x, mask in place"
+    assert expected in report.checks[0].details, report.checks[0].details
+
+
+def test_a_reference_function_that_changes_its_targets_is_told_so(tmp_path: Path) -> None:
+    path = tmp_path / "student.py"
+    path.write_text(
+        REFERENCE
+        + "\ndef clears(params, inputs, targets, h0):\n"
+        "    result = loss_and_gradients(params, inputs, targets, h0)\n"
+        "    targets[:] = -1\n"
+        "    return result\n",
+        encoding="utf-8",
+    )
+    report = grade(f"{path}:clears", layout="reference", examples=1)
+    assert report.checks[0].details == (
+        "case 1: clears changed its argument targets in place",
+    ), report.checks[0].details
+
+
+def test_the_lstm_s_final_cell_state_is_named_h_last_1(tmp_path: Path) -> None:
+    path = tmp_path / "student.py"
+    path.write_text(
+        REFERENCE
+        + "\ndef single(params, inputs, targets, h0):\n"
+        "    loss, grads, (h, s) = wrapped(params, inputs, targets, h0)\n"
+        "    return loss, grads, (h, (s + 1.0).astype(np.float32))\n",
+        encoding="utf-8",
+    )
+    report = grade(f"{path}:single", layout="reference", cell="lstm", examples=1)
+    assert report.checks[0].details == ("case 1: h_last[1] has dtype float32, expected float64",)
+    (value,) = report.checks[1].details
+    assert value.startswith("case 1, single: h_last[1] rel err "), value
+
+
+def test_a_loss_returned_as_a_one_element_array_is_a_number(tmp_path: Path) -> None:
+    path = tmp_path / "student.py"
+    path.write_text(
+        REFERENCE
+        + "\ndef boxed(params, inputs, targets, h0):\n"
+        "    loss, grads, h = loss_and_gradients(params, inputs, targets, h0)\n"
+        "    return np.array([[loss]]), grads, h\n",
+        encoding="utf-8",
+    )
+    report = grade(f"{path}:boxed", layout="reference", examples=2)
+    assert report.passed, str(report)
+
+
+def test_the_report_lists_each_case_with_the_fixed_first_case_first() -> None:
+    report = grade(STUDENTS / "reference_rnn.py", layout="reference", examples=2)
+    assert report.cases[0] == "V=5, H=4, T=4, B=2, weights N(0, 0.5²), h0 random"
+    assert re.fullmatch(
+        r"V=\d+, H=\d+, T=\d+, B=\d, weights N\(0, 0\.\d+²\), h0 (= 0|random)", report.cases[1]
+    ), report.cases[1]
+    assert "  1. V=5, H=4, T=4, B=2, weights N(0, 0.5²), h0 random" in str(report)
+
+
+def test_the_same_seed_gives_the_same_report(tmp_path: Path) -> None:
+    """Cases, upstream gradients and check 4's entries all follow the seed, so a student can
+    rerun a grade and compare."""
+    path = _student(tmp_path, CS231N, "    dWx = x.T @ dtanh\n", "    dWx = 2 * x.T @ dtanh\n")
+    first, again = (str(grade(path, layout="cs231n", examples=2, seed=7)) for _ in range(2))
+    assert "worst entry" in first, first  # the text holds the numbers of the cases
+    assert first == again
+    assert str(grade(path, layout="cs231n", examples=2, seed=8)) != first
+
+
+def test_check_4_compares_at_most_central_entries_of_each_gradient(tmp_path: Path) -> None:
+    """Each gradient costs check 4 two calls of the loss for each of at most CENTRAL_ENTRIES
+    entries, so a grade of a large case takes about as long as one of a small case."""
+    path = tmp_path / "student.py"
+    path.write_text(
+        MIN_CHAR_RNN.replace(
+            "def lossFun(inputs, targets, hprev):\n",
+            "def lossFun(inputs, targets, hprev):\n    print(end='.')\n",
+        ),
+        encoding="utf-8",
+    )
+    report = grade(path, layout="min-char-rnn", examples=3, seed=1)
+    assert report.passed, str(report)
+    calls = 0
+    for V, H in _sizes(report.cases):
+        sizes = (H * V, H * H, V * H, H, V)  # dWxh, dWhh, dWhy, dbh, dby
+        # the graded call, two calls at the point (the loss must be deterministic), then a
+        # central difference (two calls) at each compared entry
+        calls += 1 + 2 + sum(2 * min(n, CENTRAL_ENTRIES) for n in sizes)
+    assert any(V * H > CENTRAL_ENTRIES for V, H in _sizes(report.cases)), report.cases
+    assert report.output_length == calls  # the student prints one character a call
+
+
+def _sizes(cases: tuple[str, ...]) -> list[tuple[int, int]]:
+    """(V, H) of each case's description."""
+    pairs = (re.findall(r"[VH]=(\d+)", case) for case in cases)
+    return [(int(V), int(H)) for V, H in pairs]

@@ -9,7 +9,18 @@ from typing import Any
 
 import numpy as np
 
-from verification.grade import DEFINED, _Capture, _Opaque, _Ref, _Reply, _same, _serve
+from verification.grade import (
+    DEFINED,
+    Diagnosis,
+    _Capture,
+    _describe,
+    _Opaque,
+    _Ref,
+    _Reply,
+    _same,
+    _serve,
+)
+from verification.mistakes import TRUNCATED
 
 
 class _Pipe:
@@ -46,6 +57,11 @@ def use(stored):
 
 def fail(a):
     return a[10]
+
+def warn(a):
+    import sys
+    sys.stderr.write("careful\\n")
+    return a,
 """
 
 
@@ -103,3 +119,54 @@ def test_same_compares_nested_arguments() -> None:
     assert not _same((1, 2), (1, 2, 3))
     assert _same(3, 3)
     assert not _same([1], "1")
+
+
+def test_a_call_s_writes_to_stderr_are_captured_like_its_prints(tmp_path: Path) -> None:
+    sent = _serve_requests(tmp_path, [("warn", [1.0], ["a"], {}, None)])
+    assert sent[2].problem is None
+    assert sent[2].values == ((1.0,), ("careful\n", 8))
+
+
+def test_describe_gives_the_type_and_the_message_s_first_line(tmp_path: Path) -> None:
+    path = str(tmp_path / "student.py")
+    assert _describe(ValueError(), path) == "ValueError"
+    assert _describe(ValueError("  "), path) == "ValueError"
+    assert _describe(ValueError("bad value\nmore detail"), path) == "ValueError: bad value"
+
+
+def test_describe_cites_the_student_s_innermost_line(tmp_path: Path) -> None:
+    path = tmp_path / "student.py"
+    path.write_text("def f(a):\n    return g(a)\ndef g(a):\n    return 1 / a\n")
+    namespace: dict[str, Any] = {}
+    exec(compile(path.read_bytes(), str(path), "exec"), namespace)
+    try:
+        namespace["f"](0)
+    except ZeroDivisionError as err:
+        described = _describe(err, str(path))
+    assert described == f"ZeroDivisionError: division by zero ({path}, line 4, in g: return 1 / a)"
+
+
+def test_describe_cites_a_syntax_error_s_line_only_in_the_student_s_file(tmp_path: Path) -> None:
+    path = str(tmp_path / "student.py")
+    errors = []
+    for filename in (path, str(tmp_path / "helper.py")):
+        try:
+            compile("x = 1\ndef f(:\n", filename, "exec")
+        except SyntaxError as err:
+            errors.append(err)
+    ours, theirs = errors
+    assert _describe(ours, path) == f"SyntaxError: invalid syntax ({path}, line 2)"
+    assert _describe(theirs, path) == "SyntaxError: invalid syntax"
+
+
+def test_a_diagnosis_quotes_what_the_broken_equation_says() -> None:
+    """An RNN diagnosis quotes the mistake's own words; an LSTM one, the LSTM page's."""
+    rnn = Diagnosis(TRUNCATED, "lossFun", ("dWxh", "dWhh"), "(9)")
+    assert str(rnn) == (
+        f"lossFun: dWxh, dWhh: {TRUNCATED.phrase}; breaks eq. (9) of the derivation page: "
+        f"{TRUNCATED.breaks}"
+    )
+    lstm = Diagnosis(TRUNCATED, "lstm_forward/lstm_backward", ("dWh",), "(L9)", "LSTM", "says")
+    assert str(lstm).endswith("breaks eq. (L9) of the LSTM page: says")
+    unknown = Diagnosis(None, "lossFun", ("dWxh",))
+    assert str(unknown) == "lossFun: dWxh: no known mistake matches"

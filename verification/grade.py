@@ -67,8 +67,11 @@ step from :math:`\mathcal N(0, 0.25)`.
 
 Isolation
 ---------
-The student's file is imported, and every call made, in a separate process (started with
-``multiprocessing``'s ``spawn`` method). The grader waits at most ``timeout`` seconds for
+The student's file is imported, and every call made, in a separate process, forked for each
+grade by ``multiprocessing``'s fork server (:data:`PRELOADED`, numpy and this module, are
+imported once, when the fork server starts, and not again for each grade; the fork server
+itself imports nothing of the student's, so every grade starts from the same clean state).
+The grader waits at most ``timeout`` seconds for
 each call (and for the import), then stops that process: a student function that loops
 forever fails the grade instead of hanging it. The student's output to ``sys.stdout`` and
 ``sys.stderr`` is captured, and its first :data:`OUTPUT_LIMIT` characters are shown; the
@@ -389,11 +392,14 @@ def _same(before: Any, after: Any) -> bool:
     return bool(before == after)
 
 
+PRELOADED = ("numpy", "verification.grade")
+"""Modules the fork server imports once, so that a student's process starts without them."""
+
 DEFINED = "__which_functions_are_defined__"
 """A request to the student's process for the names among its arguments that are functions."""
 
 
-def _child(conn: Any, path: str) -> None:  # pragma: no cover - the spawned process's entry
+def _child(conn: Any, path: str) -> None:  # pragma: no cover - the forked process's entry
     """The student's process: file descriptors 1 and 2 to /dev/null, then :func:`_serve`."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
@@ -454,7 +460,8 @@ class _Student:
         self.output: list[str] = []
         self.output_length = 0
         self.stopped: str | None = None
-        context = multiprocessing.get_context("spawn")
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(list(PRELOADED))  # no effect once the server runs
         self._conn, child = context.Pipe()
         self._process = context.Process(target=_child, args=(child, self.path), daemon=True)
         self._process.start()
