@@ -3,15 +3,21 @@ replies, captured output, changed arguments, stored results and opaque values.""
 
 from __future__ import annotations
 
+import importlib
+import os
 import pickle
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from verification.grade import (
     DEFINED,
     Diagnosis,
+    GradingError,
+    _Student,
     _Capture,
     _describe,
     _Opaque,
@@ -21,6 +27,8 @@ from verification.grade import (
     _serve,
 )
 from verification.mistakes import TRUNCATED
+
+GRADE = importlib.import_module("verification.grade")  # the module; the package exports grade()
 
 
 class _Pipe:
@@ -170,3 +178,45 @@ def test_a_diagnosis_quotes_what_the_broken_equation_says() -> None:
     assert str(lstm).endswith("breaks eq. (L9) of the LSTM page: says")
     unknown = Diagnosis(None, "lossFun", ("dWxh",))
     assert str(unknown) == "lossFun: dWxh: no known mistake matches"
+
+
+def _ends_before_it_starts(conn: Any, path: str) -> None:
+    """A stand-in for the student's process that ends before its first message."""
+    os._exit(5)
+
+
+def _starts_late(conn: Any, path: str) -> None:
+    """A stand-in for the student's process that sends nothing for 30 s."""
+    time.sleep(30)
+
+
+def test_a_process_that_ends_before_it_starts_is_a_grading_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(GRADE, "_child", _ends_before_it_starts)
+    path = tmp_path / "student.py"
+    path.write_text("", encoding="utf-8")
+    with pytest.raises(GradingError) as info:
+        _Student(path, 1.0)
+    assert str(info.value) == (
+        "the grader's process did not start: "
+        "the process ended while starting Python and numpy (exit status 5)"
+    )
+
+
+def test_a_process_that_does_not_start_in_time_is_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wait for the start is bounded too, so that a grade never hangs."""
+    monkeypatch.setattr(GRADE, "_child", _starts_late)
+    monkeypatch.setattr(GRADE, "STARTUP_TIMEOUT", 0.5)
+    path = tmp_path / "student.py"
+    path.write_text("", encoding="utf-8")
+    start = time.perf_counter()
+    with pytest.raises(GradingError) as info:
+        _Student(path, 1.0)
+    assert time.perf_counter() - start < 20  # not the 30 s the process sleeps
+    assert str(info.value) == (
+        "the grader's process did not start: "
+        "no answer after 0.5 s while starting Python and numpy (startup timeout); stopped"
+    )

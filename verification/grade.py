@@ -466,7 +466,9 @@ class _Student:
         self._process = context.Process(target=_child, args=(child, self.path), daemon=True)
         self._process.start()
         child.close()
-        if self._receive(STARTUP_TIMEOUT, "starting Python and numpy") is None:
+        started = self._receive(STARTUP_TIMEOUT, "starting Python and numpy", "startup timeout")
+        if started is None:
+            self.close()
             raise GradingError(f"the grader's process did not start: {self.stopped}")
         reply = self._receive(timeout, f"importing {path.name}")
         if reply is None or reply.problem is not None:
@@ -475,7 +477,8 @@ class _Student:
             raise GradingError(f"{self.path} does not import: {problem}")
         self._keep_output(reply.values)
 
-    def _receive(self, timeout: float, doing: str) -> Any:
+    def _receive(self, timeout: float, doing: str, limit: str = "per-call timeout") -> Any:
+        """The next message, or None after recording in ``stopped`` why none came."""
         if self._conn.poll(timeout):
             try:
                 return self._conn.recv()
@@ -485,7 +488,7 @@ class _Student:
                     f"the process ended while {doing} (exit status {self._process.exitcode})"
                 )
                 return None
-        self.stopped = f"no answer after {timeout:g} s while {doing} (per-call timeout); stopped"
+        self.stopped = f"no answer after {timeout:g} s while {doing} ({limit}); stopped"
         self.close()
         return None
 
