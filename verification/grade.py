@@ -67,15 +67,15 @@ step from :math:`\mathcal N(0, 0.25)`.
 
 Isolation
 ---------
-The student's file is imported, and every call made, in a separate process, forked for each
-grade by ``multiprocessing``'s fork server (:data:`PRELOADED`, numpy and this module, are
-imported once, when the fork server starts, and not again for each grade; the fork server
-itself imports nothing of the student's, so every grade starts from the same clean state).
-The grader waits at most ``timeout`` seconds for
-each call (and for the import), then stops that process: a student function that loops
-forever fails the grade instead of hanging it. The student's output to ``sys.stdout`` and
-``sys.stderr`` is captured, and its first :data:`OUTPUT_LIMIT` characters are shown; the
-process's file descriptors 1 and 2 point to ``/dev/null``.
+The student's file is imported, and every call made, in a separate process that
+``multiprocessing``'s fork server forks for each grade. The fork server imports numpy and
+this module once, when it starts, so a grade does not wait for a new Python to import them;
+it imports nothing of the student's, so every grade starts from the same clean state. The
+grader waits at most ``timeout`` seconds for each call (and for the import), then stops that
+process: a student function that loops forever fails the grade instead of hanging it. The
+student's output to ``sys.stdout`` and ``sys.stderr`` is captured, and its first
+:data:`OUTPUT_LIMIT` characters are shown; the process's file descriptors 1 and 2 point
+to ``/dev/null``.
 """
 
 from __future__ import annotations
