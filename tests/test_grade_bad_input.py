@@ -142,6 +142,24 @@ def test_the_process_ending_is_reported(tmp_path: Path) -> None:
     assert "the process ended while running lossFun (exit status 3)" in str(report)
 
 
+def test_a_crash_of_the_student_s_process_is_reported(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path, "import ctypes\ndef lossFun(inputs, targets, hprev):\n    ctypes.string_at(0)\n"
+    )
+    report = grade(path, examples=1)
+    assert "the process ended while running lossFun (exit status -11)" in str(report)
+
+
+def test_what_a_student_s_code_changes_does_not_reach_the_next_grade(tmp_path: Path) -> None:
+    """Each grade's process is forked from the same clean fork server, not from the last one."""
+    vandal = _write(
+        tmp_path,
+        "import numpy as np\nnp.tanh = None\n" + MIN_CHAR_RNN,  # the next student uses np.tanh
+    )
+    assert not grade(vandal, examples=1).passed
+    assert grade(STUDENTS / "min_char_rnn.py", examples=1).passed
+
+
 def test_sys_exit_is_an_exception_like_any_other(tmp_path: Path) -> None:
     path = _write(tmp_path, "import sys\ndef lossFun(inputs, targets, hprev):\n    sys.exit(4)\n")
     report = grade(path, examples=1)
