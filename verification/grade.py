@@ -72,12 +72,11 @@ The student's file is imported, and every call made, in a separate process that
 this module once, when it starts, so a grade does not wait for a new Python to import them;
 it imports nothing of the student's, so every grade starts from the same clean state (the
 fork server belongs to the process that started it: a process forked from that one after a
-grade cannot grade). The
-grader waits at most ``timeout`` seconds for each call (and for the import), then stops that
-process: a student function that loops forever fails the grade instead of hanging it. The
-student's output to ``sys.stdout`` and ``sys.stderr`` is captured, and its first
-:data:`OUTPUT_LIMIT` characters are shown; the process's file descriptors 1 and 2 point
-to ``/dev/null``.
+grade cannot grade). The grader waits at most ``timeout`` seconds for each call (and for the
+import), then stops that process: a student function that loops forever fails the grade
+instead of hanging it. The student's output to ``sys.stdout`` and ``sys.stderr`` is
+captured, and its first :data:`OUTPUT_LIMIT` characters are shown; the process's file
+descriptors 1 and 2 point to ``/dev/null``.
 """
 
 from __future__ import annotations
