@@ -32,6 +32,14 @@ def test_a_forward_pass_without_its_cache_is_told_the_names_it_must_return(
     assert "rnn_forward returned one ndarray, expected 2 values: (h, cache)" in text, text
 
 
+def test_a_forward_pass_that_returns_a_tuple_of_one_is_told_how_many_it_must_return(
+    tmp_path: Path,
+) -> None:
+    path = _student(tmp_path, CS231N, "    return h, caches\n", "    return (h,)\n")
+    text = str(grade(path, layout="cs231n", examples=1))
+    assert "rnn_forward returned 1 value, expected 2: (h, cache)" in text, text
+
+
 def test_a_step_forward_without_its_cache_is_told_the_names_it_must_return(
     tmp_path: Path,
 ) -> None:
