@@ -233,8 +233,9 @@ GRADER_MUTATION = {
 }
 """``nox -s mutation -- grader``: the grader's and the catalogue's mutants against their tests.
 
-A surviving mutant runs every grading test, about a minute: to estimate the kill rate in
-less time, run a random sample of the mutants by name (``-- grader run NAME ...``)."""
+A surviving mutant of a function every grade calls runs every grading test (a few minutes
+on two cores), so a full run takes hours: to estimate the kill rate in less time, run a
+random sample of the mutants by name (``-- grader run NAME ...``)."""
 
 MUTATION_MODES = {"checker": CHECKER_MUTATION, "grader": GRADER_MUTATION}
 
