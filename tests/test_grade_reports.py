@@ -119,24 +119,22 @@ def test_a_softmax_loss_that_changes_its_scores_and_mask_names_both(tmp_path: Pa
 def test_a_reference_function_that_changes_its_targets_is_told_so(tmp_path: Path) -> None:
     path = tmp_path / "student.py"
     path.write_text(
-        REFERENCE
-        + "\ndef clears(params, inputs, targets, h0):\n"
+        REFERENCE + "\ndef clears(params, inputs, targets, h0):\n"
         "    result = loss_and_gradients(params, inputs, targets, h0)\n"
         "    targets[:] = -1\n"
         "    return result\n",
         encoding="utf-8",
     )
     report = grade(f"{path}:clears", layout="reference", examples=1)
-    assert report.checks[0].details == (
-        "case 1: clears changed its argument targets in place",
-    ), report.checks[0].details
+    assert report.checks[0].details == ("case 1: clears changed its argument targets in place",), (
+        report.checks[0].details
+    )
 
 
 def test_the_lstm_s_final_cell_state_is_named_h_last_1(tmp_path: Path) -> None:
     path = tmp_path / "student.py"
     path.write_text(
-        REFERENCE
-        + "\ndef single(params, inputs, targets, h0):\n"
+        REFERENCE + "\ndef single(params, inputs, targets, h0):\n"
         "    loss, grads, (h, s) = wrapped(params, inputs, targets, h0)\n"
         "    return loss, grads, (h, (s + 1.0).astype(np.float32))\n",
         encoding="utf-8",
@@ -150,8 +148,7 @@ def test_the_lstm_s_final_cell_state_is_named_h_last_1(tmp_path: Path) -> None:
 def test_a_loss_returned_as_a_one_element_array_is_a_number(tmp_path: Path) -> None:
     path = tmp_path / "student.py"
     path.write_text(
-        REFERENCE
-        + "\ndef boxed(params, inputs, targets, h0):\n"
+        REFERENCE + "\ndef boxed(params, inputs, targets, h0):\n"
         "    loss, grads, h = loss_and_gradients(params, inputs, targets, h0)\n"
         "    return np.array([[loss]]), grads, h\n",
         encoding="utf-8",

@@ -17,7 +17,6 @@ from verification.grade import (
     DEFINED,
     Diagnosis,
     GradingError,
-    _Student,
     _Capture,
     _describe,
     _Opaque,
@@ -25,6 +24,7 @@ from verification.grade import (
     _Reply,
     _same,
     _serve,
+    _Student,
 )
 from verification.mistakes import TRUNCATED
 
