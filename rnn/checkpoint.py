@@ -224,6 +224,9 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
     fd, temporary = tempfile.mkstemp(
         prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=folder
     )
+    # the folder itself, so that a failed write removes its temporary file even when the
+    # folder was moved meanwhile (the rename below then fails, by the folder's old path)
+    folder_fd = _open_folder(folder)
     try:
         with os.fdopen(fd, "wb") as file:
             if hasattr(os, "fchmod"):  # pragma: no branch - POSIX
@@ -234,9 +237,26 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
         os.replace(temporary, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
+            if folder_fd is None:  # pragma: no cover - systems without unlinkat
+                os.unlink(temporary)
+            else:
+                os.unlink(os.path.basename(temporary), dir_fd=folder_fd)
         raise
+    finally:
+        if folder_fd is not None:
+            os.close(folder_fd)
     _sync_folder(folder)
+
+
+def _open_folder(folder: str) -> int | None:
+    """A descriptor of ``folder`` for ``dir_fd`` arguments; None where they do not exist
+    or the folder cannot be opened."""
+    if os.unlink not in os.supports_dir_fd:  # pragma: no cover - not POSIX
+        return None
+    try:
+        return os.open(folder, getattr(os, "O_PATH", os.O_RDONLY) | getattr(os, "O_DIRECTORY", 0))
+    except OSError:  # pragma: no cover - a folder that went away or cannot be opened
+        return None
 
 
 def _umask() -> int:

@@ -192,6 +192,21 @@ def test_a_failed_write_leaves_the_previous_checkpoint_and_no_temporary_file(
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
 
 
+def test_a_folder_moved_during_a_write_keeps_no_temporary_file(tmp_path: Path) -> None:
+    """The rename fails by the folder's old path, and the temporary file written into the
+    folder is removed from where the folder went."""
+    (tmp_path / "runs").mkdir()
+
+    def write_while_the_folder_moves() -> None:
+        with checkpoint_module.atomic_write(tmp_path / "runs" / "run.npz") as file:
+            file.write(b"half a checkpoint")
+            (tmp_path / "runs").rename(tmp_path / "moved")
+
+    with pytest.raises(FileNotFoundError):
+        write_while_the_folder_moves()
+    assert list((tmp_path / "moved").iterdir()) == []
+
+
 def test_an_interrupted_rename_leaves_the_previous_checkpoint(
     saved: tuple[Trainer, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
