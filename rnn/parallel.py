@@ -27,7 +27,7 @@ slice (a few tens of KiB) travel through a pipe.
 
 Workers are started with the ``spawn`` method, as fresh interpreters, so a script that
 trains with workers needs the usual ``if __name__ == "__main__":`` guard of any
-:mod:`multiprocessing` program. They ignore SIGINT and SIGTERM (Ctrl-C reaches every
+``multiprocessing`` program. They ignore SIGINT and SIGTERM (Ctrl-C reaches every
 process of the terminal's group; the calling process decides when to stop) and end by
 themselves when the calling process ends, even when it is killed.
 """
@@ -362,7 +362,7 @@ def placement(workers: int, cpus: list[int] | None) -> list[int | None]:
     """The CPU each worker is kept on, or None where the operating system chooses.
 
     When the workers are as many as the CPUs this process may run on (``cpus``, from
-    :func:`os.sched_getaffinity`; None where it does not exist), worker k stays on the
+    ``os.sched_getaffinity``; None where it does not exist), worker k stays on the
     k-th of them. Workers that move between CPUs lose their caches, and a worker that
     waits for a core delays the whole window: on the 2-core benchmark machine, keeping
     them in place took the slowest tenth of the updates from about 21 ms to about 15 ms,
