@@ -234,6 +234,31 @@ def test_bad_arguments_are_grading_errors(kwargs: dict[str, object], message: st
         grade(STUDENTS / "min_char_rnn.py", **kwargs)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("layout", "cell", "message"),
+    [
+        (
+            "cs231n",
+            "lstm",
+            "the cs231n layout has the cell rnn, got 'lstm' (its LSTM functions are graded "
+            "with the RNN's when the file defines them)",
+        ),
+        ("cs231n", "gru", "the cs231n layout has the cell rnn, got 'gru'"),
+        ("min-char-rnn", "lstm", "the min-char-rnn layout has the cell rnn, got 'lstm'"),
+        (
+            "reference",
+            "elman",
+            "the reference layout has the cell rnn or lstm or gru, got 'elman'",
+        ),
+    ],
+)
+def test_a_cell_the_layout_lacks_is_refused_in_words(layout: str, cell: str, message: str) -> None:
+    """Only cs231n's LSTM has a home elsewhere in its layout, and only its message says where."""
+    with pytest.raises(GradingError) as info:
+        grade(STUDENTS / "cs231n_rnn.py", layout=layout, cell=cell)
+    assert str(info.value) == message
+
+
 def test_a_missing_file_and_a_name_for_cs231n_are_grading_errors(tmp_path: Path) -> None:
     with pytest.raises(GradingError, match=r"student file '.*missing\.py' does not exist"):
         grade(tmp_path / "missing.py")
@@ -362,3 +387,31 @@ def test_arguments_of_the_wrong_type_are_type_errors() -> None:
         grade(STUDENTS / "min_char_rnn.py", timeout="1")  # type: ignore[arg-type]
     with pytest.raises(GradingError, match=r"NAME in PATH\.py:NAME must be a Python identifier"):
         grade(f"{STUDENTS / 'min_char_rnn.py'}:1st", layout="min-char-rnn")
+
+
+@pytest.mark.parametrize("guarded", [False, True])
+def test_a_grading_script_learns_to_guard_its_top_level(tmp_path: Path, guarded: bool) -> None:
+    """multiprocessing runs a script's top level again in the student's process; unguarded,
+    the grade there is refused, and the error says how to fix the script."""
+    call = f"print(grade({str(STUDENTS / 'min_char_rnn.py')!r}, examples=1).passed)"
+    body = f'if __name__ == "__main__":\n    {call}\n' if guarded else f"{call}\n"
+    script = tmp_path / "grade_all.py"
+    script.write_text(f"from verification import grade\n{body}", encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    if guarded:
+        assert (result.returncode, result.stdout) == (0, "True\n"), result.stderr
+    else:
+        assert result.returncode == 1
+        assert result.stderr.splitlines()[-1] == (
+            "verification.grade.GradingError: the grader's process did not start: "
+            "the process ended while starting Python and numpy (exit status 1); "
+            f"{script} runs again in that process, so a script must call grade() "
+            'under `if __name__ == "__main__":`'
+        )

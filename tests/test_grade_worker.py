@@ -4,9 +4,12 @@ replies, captured output, changed arguments, stored results and opaque values.""
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import os
 import pickle
+import sys
 import time
+import types
 from pathlib import Path
 from typing import Any
 
@@ -86,11 +89,11 @@ def test_the_child_reports_start_import_output_and_each_call(tmp_path: Path) -> 
     sent = _serve_requests(
         tmp_path,
         [
-            (DEFINED, [("double", "scale", "missing")], ["names"], {}, None),
-            ("double", [a.copy()], ["a"], {"scale": 3.0}, "first"),
-            ("use", [_Ref("first", 0)], ["stored"], {}, None),
-            ("grow", [a.copy(), a.copy()], ["a", "b"], {}, None),
-            ("fail", [[1, 2]], ["a"], {}, None),
+            (DEFINED, [("double", "scale", "missing")], ["names"], {}, None, True),
+            ("double", [a.copy()], ["a"], {"scale": 3.0}, "first", True),
+            ("use", [_Ref("first", 0)], ["stored"], {}, None, True),
+            ("grow", [a.copy(), a.copy()], ["a", "b"], {}, None, True),
+            ("fail", [[1, 2]], ["a"], {}, None, True),
         ],
     )
     assert sent[0] == "started"
@@ -105,6 +108,40 @@ def test_the_child_reports_start_import_output_and_each_call(tmp_path: Path) -> 
     assert sent[5].changed == ("a",)
     assert sent[6].problem.startswith("IndexError: list index out of range (")
     assert sent[6].problem.endswith("line 17, in fail: return a[10])")
+
+
+def test_unwatched_calls_report_no_changes_and_send_values_as_they_are(tmp_path: Path) -> None:
+    """Check 4's calls skip the comparison with a copy of the arguments; an unpicklable value
+    still arrives as its type, and the others as they were returned."""
+    a = np.arange(3.0)
+    sent = _serve_requests(
+        tmp_path,
+        [
+            ("grow", [a.copy(), a.copy()], ["a", "b"], {"scale": 2.0}, None, False),
+            ("grow", [a.copy(), a.copy()], ["a", "b"], {}, None, True),
+            ("double", [a.copy()], ["a"], {}, None, False),
+        ],
+    )
+    assert sent[2].changed == ()
+    np.testing.assert_array_equal(sent[2].values[0], a + 1)
+    assert sent[3].changed == ("a",)
+    (doubled, opaque), output = sent[4].values
+    np.testing.assert_array_equal(doubled, 4 * a)
+    assert opaque == _Opaque("function")
+    assert output == ("doubling\n", 9)
+
+
+def test_a_result_that_is_not_a_tuple_arrives_whole_or_as_its_type(tmp_path: Path) -> None:
+    path = tmp_path / "student.py"
+    path.write_text(
+        "import threading\ndef lock():\n    return threading.Lock()\n"
+        "def listed():\n    return [1.0, 2.0]\n",
+        encoding="utf-8",
+    )
+    pipe = _Pipe([("lock", [], [], {}, None, False), ("listed", [], [], {}, None, True)])
+    _serve(pipe, str(path))
+    assert pipe.sent[2].values == (_Opaque("lock"), ("", 0))
+    assert pipe.sent[3].values == ([1.0, 2.0], ("", 0))
 
 
 def test_capture_keeps_the_first_characters_and_counts_all() -> None:
@@ -130,7 +167,7 @@ def test_same_compares_nested_arguments() -> None:
 
 
 def test_a_call_s_writes_to_stderr_are_captured_like_its_prints(tmp_path: Path) -> None:
-    sent = _serve_requests(tmp_path, [("warn", [1.0], ["a"], {}, None)])
+    sent = _serve_requests(tmp_path, [("warn", [1.0], ["a"], {}, None, True)])
     assert sent[2].problem is None
     assert sent[2].values == ((1.0,), ("careful\n", 8))
 
@@ -198,10 +235,52 @@ def test_a_process_that_ends_before_it_starts_is_a_grading_error(
     path.write_text("", encoding="utf-8")
     with pytest.raises(GradingError) as info:
         _Student(path, 1.0)
+    # only exit status 1, an uncaught exception, adds _script_hint's advice
     assert str(info.value) == (
         "the grader's process did not start: "
         "the process ended while starting Python and numpy (exit status 5)"
     )
+
+
+def _ends_with_an_exception(conn: Any, path: str) -> None:
+    """A stand-in for the student's process that raises before its first message."""
+    raise RuntimeError("refused")
+
+
+def test_a_process_that_raises_as_it_starts_gets_the_script_hint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(GRADE, "_child", _ends_with_an_exception)
+    monkeypatch.setattr(GRADE, "_script_hint", lambda: "; the hint")
+    path = tmp_path / "student.py"
+    path.write_text("", encoding="utf-8")
+    with pytest.raises(GradingError) as info:
+        _Student(path, 1.0)
+    assert str(info.value) == (
+        "the grader's process did not start: "
+        "the process ended while starting Python and numpy (exit status 1); the hint"
+    )
+
+
+def test_the_script_hint_names_a_script_run_as_main(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A script's __main__ runs again in the student's process; a module's (-m) does not."""
+    script = types.ModuleType("__main__")
+    script.__file__ = "/course/grade_all.py"
+    script.__spec__ = None
+    monkeypatch.setitem(sys.modules, "__main__", script)
+    assert GRADE._script_hint() == (
+        "; /course/grade_all.py runs again in that process, so a script must call grade() "
+        'under `if __name__ == "__main__":`'
+    )
+    module = types.ModuleType("__main__")
+    module.__file__ = "/site-packages/rnn/__main__.py"
+    module.__spec__ = importlib.machinery.ModuleSpec("rnn.__main__", None)
+    monkeypatch.setitem(sys.modules, "__main__", module)
+    assert GRADE._script_hint() == ""
+    interactive = types.ModuleType("__main__")
+    interactive.__spec__ = None
+    monkeypatch.setitem(sys.modules, "__main__", interactive)
+    assert GRADE._script_hint() == ""
 
 
 def test_a_process_that_does_not_start_in_time_is_stopped(
