@@ -253,6 +253,13 @@ def mutation(session: nox.Session) -> None:
     touch the work tree, and resumes where an interrupted run stopped. Prints every
     mutant's status; ``nox -s mutation -- show NAME`` (or ``-- checker show NAME``) shows
     one mutant's diff, and ``-- checker run NAME ...`` runs only the mutants named.
+
+    A run's verdicts outlive the copy: when the session ends, however it ends, mutmut's
+    ``.meta`` files (each mutant's verdict, and a hash of each function) are saved to
+    tests/mutation/MODE/, and a later session on a fresh checkout starts from them. mutmut
+    tests again the mutants of every function whose code changed since. A run too long for
+    one sitting (the grader's takes hours) can so be finished over several, with the
+    verdicts so far committed.
     """
     session.install(*PYPROJECT["project"]["dependencies"], *_group("test"), MUTMUT)
     session.install(*PYPROJECT["project"]["optional-dependencies"]["plot"])
@@ -283,11 +290,30 @@ def mutation(session: nox.Session) -> None:
         # first time, each later start reads it (0.3 s) instead of compiling again (2 s).
         "PYTHONDONTWRITEBYTECODE": "",
     }
-    if args:
-        session.run("mutmut", *args, env=env)
-        return
-    session.run("mutmut", "run", env=env)
-    session.run("mutmut", "results", "--all", "true", env=env)
+    saved = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tests", "mutation", mode)
+    _copy_verdicts(saved, os.path.join(work, "mutants"), replace=False)
+    try:
+        if args:
+            session.run("mutmut", *args, env=env)
+            return
+        session.run("mutmut", "run", env=env)
+        session.run("mutmut", "results", "--all", "true", env=env)
+    finally:
+        _copy_verdicts(os.path.join(work, "mutants"), saved, replace=True)
+
+
+def _copy_verdicts(source: str, target: str, *, replace: bool) -> None:
+    """Copy mutmut's ``.meta`` files (a verdict per mutant) from one folder tree to another;
+    with ``replace`` False, a file the target already has is kept."""
+    for folder, _, files in os.walk(source):
+        for name in files:
+            if not name.endswith(".meta"):
+                continue
+            relative = os.path.relpath(os.path.join(folder, name), source)
+            destination = os.path.join(target, relative)
+            if replace or not os.path.exists(destination):
+                os.makedirs(os.path.dirname(destination), exist_ok=True)
+                shutil.copy2(os.path.join(folder, name), destination)
 
 
 def _configure_mutmut(path: str, overrides: dict[str, list[str]]) -> None:
