@@ -38,6 +38,7 @@ def _named_in(text: str) -> list[str]:
     return [m.phrase for m in CATALOGUE if m.phrase in text]
 
 
+@pytest.mark.check_4_in_full  # every entry check 4 compares by default must pass
 @pytest.mark.parametrize(
     ("target", "layout", "cell"),
     [

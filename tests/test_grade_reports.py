@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from verification.grade import CENTRAL_ENTRIES, grade
 
 STUDENTS = Path(__file__).resolve().parent / "students"
@@ -176,6 +178,7 @@ def test_the_same_seed_gives_the_same_report(tmp_path: Path) -> None:
     assert str(grade(path, layout="cs231n", examples=2, seed=8)) != first
 
 
+@pytest.mark.check_4_in_full
 def test_check_4_compares_at_most_central_entries_of_each_gradient(tmp_path: Path) -> None:
     """Each gradient costs check 4 two calls of the loss for each of at most CENTRAL_ENTRIES
     entries, so a grade of a large case takes about as long as one of a small case."""
