@@ -206,3 +206,65 @@ def _sizes(cases: tuple[str, ...]) -> list[tuple[int, int]]:
     """(V, H) of each case's description."""
     pairs = (re.findall(r"[VH]=(\d+)", case) for case in cases)
     return [(int(V), int(H)) for V, H in pairs]
+
+
+def _mangles(tmp_path: Path, body: str) -> Path:
+    """A reference-layout file whose function ``f`` runs ``body`` after the contract's own
+    ``loss, grads, h = loss_and_gradients(params, inputs, targets, h0)``."""
+    path = tmp_path / "student.py"
+    path.write_text(
+        REFERENCE + "\ndef f(params, inputs, targets, h0):\n"
+        "    loss, grads, h = loss_and_gradients(params, inputs, targets, h0)\n" + body,
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_a_reference_function_that_changes_every_argument_is_told_each_name(
+    tmp_path: Path,
+) -> None:
+    """The report calls the arguments by the contract's names, in the contract's order."""
+    path = _mangles(
+        tmp_path,
+        "    params['W'] += 1.0\n"
+        "    inputs[:] = -1\n"
+        "    targets[:] = -1\n"
+        "    h0 += 1.0\n"
+        "    return loss, grads, h\n",
+    )
+    report = grade(f"{path}:f", layout="reference", examples=1)
+    assert report.checks[0].details == (
+        "case 1: f changed its arguments params, inputs, targets, h0 in place",
+    )
+
+
+def test_a_reference_function_that_returns_one_value_is_told_the_three_it_must_return(
+    tmp_path: Path,
+) -> None:
+    path = _mangles(tmp_path, "    return grads\n")
+    report = grade(f"{path}:f", layout="reference", examples=1)
+    assert report.checks[0].details == (
+        "case 1, f: f returned one dict, expected 3 values: (loss, grads, h_last)",
+    )
+
+
+def test_a_loss_that_is_not_a_number_is_named_the_loss_in_checks_1_and_2(
+    tmp_path: Path,
+) -> None:
+    """A loss the grader cannot read is a problem of check 1 and, in check 2, a value that
+    could not be read (with no numbers to show)."""
+    path = _mangles(tmp_path, "    return str(loss), grads, h\n")
+    report = grade(f"{path}:f", layout="reference", examples=1)
+    assert report.checks[0].details == ("case 1: the loss is a str, expected a float",)
+    assert report.checks[1].details == ("case 1, f: loss could not be read",)
+
+
+def test_an_rnn_s_final_state_in_a_tuple_is_not_taken_apart(tmp_path: Path) -> None:
+    """Only the LSTM's final state is a tuple (h, s); an RNN's h_last is one array, so a tuple
+    around it is a value of the wrong type and shape. The first case has B = 2, H = 4."""
+    path = _mangles(tmp_path, "    return loss, grads, (h,)\n")
+    report = grade(f"{path}:f", layout="reference", examples=1)
+    assert report.checks[0].details == (
+        "case 1: h_last is a tuple, expected a numpy array of shape (2, 4)",
+        "case 1: h_last has shape (1, 2, 4), expected (2, 4)",
+    )
