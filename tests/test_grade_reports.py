@@ -4,12 +4,18 @@ message, and a diagnosis in this package's own layout."""
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from verification.grade import CENTRAL_ENTRIES, grade
+from verification.grade import CENTRAL_ENTRIES, Check, Diagnosis, GradeReport, grade
+from verification.mistakes import Mistake
+
+GRADE = importlib.import_module("verification.grade")  # the module; the package exports grade()
 
 STUDENTS = Path(__file__).resolve().parent / "students"
 CS231N = (STUDENTS / "cs231n_rnn.py").read_text(encoding="utf-8")
@@ -268,3 +274,123 @@ def test_an_rnn_s_final_state_in_a_tuple_is_not_taken_apart(tmp_path: Path) -> N
         "case 1: h_last is a tuple, expected a numpy array of shape (2, 4)",
         "case 1: h_last has shape (1, 2, 4), expected (2, 4)",
     )
+
+
+def _failing_report() -> GradeReport:
+    """Two cases; checks passed, FAILED (two details), FAILED (one) and not run; three
+    diagnoses (the mistake's own words, the LSTM page's words, no known mistake); two notes;
+    eight characters of output, all kept."""
+    flipped = Mistake("sign flipped", "(7)", "W says +, not -", in_one_step=True)
+    return GradeReport(
+        target="student.py:f",
+        layout="reference",
+        cell="rnn",
+        seed=3,
+        timeout=10.0,
+        cases=("V=5, H=4", "V=3, H=2"),
+        checks=(
+            Check("calls", "passed"),
+            Check("values", "FAILED", ("case 1: loss rel err 0.5", "case 2: h_last bad")),
+            Check("gradients", "FAILED", ("f: grads['W'] rel err 1",)),
+            Check("central", "not run"),
+        ),
+        diagnoses=(
+            Diagnosis(flipped, "f", ("grads['W']", "grads['U']"), "(7)"),
+            Diagnosis(flipped, "f", ("grads['c']",), "(L3)", "LSTM", "c says once"),
+            Diagnosis(None, "f", ("grads['b']",)),
+        ),
+        notes=("first note", "second note"),
+        output="one\ntwo\n",
+        output_length=8,
+    )
+
+
+def test_the_report_text_lists_cases_checks_diagnoses_notes_and_output() -> None:
+    """Each check's details are indented under it; the diagnoses, notes and output each
+    follow a blank line and a heading; the verdict comes last."""
+    assert str(_failing_report()) == (
+        "grading student.py:f (layout reference, cell rnn, seed 3)\n"
+        "each call runs in a separate process, stopped after 10 s (per-call timeout)\n"
+        "2 cases:\n"
+        "  1. V=5, H=4\n"
+        "  2. V=3, H=2\n"
+        "\n"
+        "1. calls: passed\n"
+        "2. values: FAILED\n"
+        "     case 1: loss rel err 0.5\n"
+        "     case 2: h_last bad\n"
+        "3. gradients: FAILED\n"
+        "     f: grads['W'] rel err 1\n"
+        "4. central: not run\n"
+        "\n"
+        "diagnosis:\n"
+        "  f: grads['W'], grads['U']: sign flipped; breaks eq. (7) of the derivation page: "
+        "W says +, not -\n"
+        "  f: grads['c']: sign flipped; breaks eq. (L3) of the LSTM page: c says once\n"
+        "  f: grads['b']: no known mistake matches\n"
+        "\n"
+        "notes:\n"
+        "  first note\n"
+        "  second note\n"
+        "\n"
+        "your code printed 8 characters:\n"
+        "  | one\n"
+        "  | two\n"
+        "\n"
+        "result: FAILED"
+    )
+
+
+def test_output_cut_at_its_limit_is_introduced_by_how_much_of_it_is_shown() -> None:
+    """The same report, but the code printed 20 characters of which the 8 were kept: only
+    the output's heading differs."""
+    whole = str(_failing_report())
+    cut = str(dataclasses.replace(_failing_report(), output_length=20))
+    heading = "your code printed 8 characters:\n"
+    assert whole.count(heading) == 1
+    assert cut == whole.replace(heading, "your code printed 20 characters; the first 8:\n")
+
+
+def test_a_report_without_diagnoses_notes_or_output_has_none_of_their_sections() -> None:
+    report = GradeReport(
+        target="s.py",
+        layout="min-char-rnn",
+        cell="rnn",
+        seed=0,
+        timeout=0.5,
+        cases=("V=5",),
+        checks=tuple(Check(title, "passed") for title in "abcd"),
+    )
+    assert str(report) == (
+        "grading s.py (layout min-char-rnn, cell rnn, seed 0)\n"
+        "each call runs in a separate process, stopped after 0.5 s (per-call timeout)\n"
+        "1 cases:\n"
+        "  1. V=5\n"
+        "\n"
+        "1. a: passed\n"
+        "2. b: passed\n"
+        "3. c: passed\n"
+        "4. d: passed\n"
+        "\n"
+        "result: passed"
+    )
+
+
+def test_a_report_passes_only_when_every_check_passed() -> None:
+    passing = GradeReport("s.py", "cs231n", "rnn", 0, 1.0, (), (Check("a", "passed"),) * 4)
+    assert passing.passed
+    for status in ("FAILED", "not run"):
+        checks = (*passing.checks[:3], Check("d", status))
+        assert not dataclasses.replace(passing, checks=checks).passed, status
+
+
+def test_short_shows_one_number_in_full_and_an_array_by_shape_and_largest_magnitude() -> None:
+    """A value of check 2 is shown to 10 significant digits when it is one number, in any
+    shape; an array is shown by its shape and its largest |entry| to 4 digits, which is 0
+    for an empty array. Magnitudes are taken in float64, so an int8 entry -128 is 128."""
+    short = GRADE._short
+    assert short(1 / 3) == "0.3333333333"
+    assert short(np.array([[2.5]])) == "2.5"
+    assert short(np.array([1.23456, -7.654321])) == "array (2,) with max |entry| 7.654"
+    assert short(np.zeros((0, 3))) == "array (0, 3) with max |entry| 0"
+    assert short(np.array([-128, 5], dtype=np.int8)) == "array (2,) with max |entry| 128"
