@@ -394,3 +394,84 @@ def test_short_shows_one_number_in_full_and_an_array_by_shape_and_largest_magnit
     assert short(np.array([1.23456, -7.654321])) == "array (2,) with max |entry| 7.654"
     assert short(np.zeros((0, 3))) == "array (0, 3) with max |entry| 0"
     assert short(np.array([-128, 5], dtype=np.int8)) == "array (2,) with max |entry| 128"
+
+
+def test_error_is_the_largest_difference_over_the_largest_magnitude() -> None:
+    """max |g - r| / max(max |g|, max |r|), computed in float64; 0 when both are empty or
+    zero; inf when the student's value is missing, of another shape or not finite."""
+    error = GRADE._error
+    assert error(np.array([1.0, -4.0]), np.array([1.0, -3.0])) == 0.25  # 1 / max(4, 3)
+    assert error(np.array([1.0, 2.0]), np.array([1.0, 5.0])) == 0.6  # 3 / max(2, 5)
+    assert error(3.0, 3.5) == 0.5 / 3.5
+    assert error(np.zeros(2), np.zeros(2)) == 0.0
+    assert error(np.zeros((0, 2)), np.zeros((0, 2))) == 0.0
+    assert error(None, 1.0) == np.inf
+    assert error(np.zeros(2), np.zeros(3)) == np.inf
+    assert error(np.array([1.0, np.nan]), np.ones(2)) == np.inf
+    assert error(np.array([-np.inf, 1.0]), np.ones(2)) == np.inf
+    # in float64 whatever the dtypes: |-128| in int8 would be -128, and the scale 127
+    int8 = np.array([-128, 1], dtype=np.int8)
+    assert error(int8, np.array([-127.0, 1.0])) == 1 / 128
+    assert error(np.array([-127.0, 1.0]), int8) == 1 / 128
+
+
+def test_discrepancy_says_why_two_values_differ_or_how_much() -> None:
+    discrepancy = GRADE._discrepancy
+    assert discrepancy(None, np.ones(2)) == "could not be read"
+    assert discrepancy(np.ones((2, 1)), np.ones(2)) == "has shape (2, 1), expected (2,)"
+    assert discrepancy(np.array([np.inf, 1.0]), np.ones(2)) == "is not finite (NaN or inf)"
+    assert discrepancy(np.array([6.0, 1.0]), np.array([7.0, 1.0])) == "rel err 0.14"  # 1/7
+
+
+def test_a_check_that_ran_on_no_trial_is_not_run() -> None:
+    status, trial = GRADE._status, GRADE._Trial("f", 0)
+    assert status([], []) == "not run"
+    assert status([trial], []) == "passed"
+    assert status([trial], ["case 1: wrong"]) == "FAILED"
+
+
+def test_check_1_lists_failed_calls_and_then_problems_of_values() -> None:
+    Trial = GRADE._Trial
+    trials = [
+        Trial("f", 0, shape_problems=["grads is list, expected a dict"]),
+        Trial("f", 1, failure="f raised ValueError"),
+        Trial("g", 2, shape_problems=["h has shape (2,), expected (3,)", "h has dtype int64"]),
+    ]
+    check = GRADE._check_calls(trials)
+    assert check == Check(
+        "calls return values of the right count, shapes and dtypes",
+        "FAILED",
+        (
+            "case 2, f: f raised ValueError",
+            "case 1: grads is list, expected a dict",
+            "case 3: h has shape (2,), expected (3,)",
+            "case 3: h has dtype int64",
+        ),
+    )
+    assert GRADE._check_calls([Trial("f", 0)]) == Check(check.title, "passed")
+
+
+def test_check_2_shows_each_value_beyond_the_tolerance_with_both_sides() -> None:
+    """A value within GRADIENT_RTOL (1e-10) passes, also at exactly the tolerance; a trial
+    whose call failed is left to check 1; a value that could not be read shows no numbers."""
+    Trial = GRADE._Trial
+    at_tolerance = (np.array([1.0, 0.0]), np.array([1.0, 1e-10]))  # error 1e-10 / 1
+    trials = [
+        Trial("f", 0, values=[("loss", 2.0, 2.0), ("h", *at_tolerance)]),
+        Trial("f", 1, values=[("h_last", np.array([1.0, -4.0]), np.array([1.0, -3.0]))]),
+        Trial("f", 2, failure="f raised ValueError", values=[("loss", 1.0, 5.0)]),
+        Trial("g", 3, values=[("loss", None, 1.0), ("next_h", 0.5, 0.25)]),
+    ]
+    check = GRADE._check_values(trials)
+    assert check == Check(
+        "loss and forward outputs against the reference (rel err ≤ 1e-10)",
+        "FAILED",
+        (
+            "case 2, f: h_last rel err 0.25: yours array (2,) with max |entry| 4, reference "
+            "array (2,) with max |entry| 3",
+            "case 4, g: loss could not be read",
+            "case 4, g: next_h rel err 0.5: yours 0.5, reference 0.25",
+        ),
+    )
+    assert GRADE._check_values(trials[:1]).status == "passed"
+    assert GRADE._check_values(trials[2:3]).status == "not run"
