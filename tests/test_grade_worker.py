@@ -299,3 +299,219 @@ def test_a_process_that_does_not_start_in_time_is_stopped(
         "the grader's process did not start: "
         "no answer after 0.5 s while starting Python and numpy (startup timeout); stopped"
     )
+
+
+def test_the_student_s_descriptors_1_and_2_lead_nowhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a file writes past sys.stdout and sys.stderr, straight to descriptors 1 and 2,
+    reaches neither the grader's terminal nor the report: the student's process points both
+    at the null device before it imports the file, and then serves as ``_serve`` does."""
+    path = tmp_path / "student.py"
+    path.write_text(
+        "import os\n"
+        "os.write(1, b'import to 1\\n')\n"
+        "os.write(2, b'import to 2\\n')\n"
+        "print('printed')\n"
+        "def f():\n"
+        "    os.write(1, b'call to 1\\n')\n"
+        "    os.write(2, b'call to 2\\n')\n"
+        "    return 1.0,\n",
+        encoding="utf-8",
+    )
+    pipe = _Pipe([("f", [], [], {}, None, True)])
+    opened: list[int] = []  # the null device's descriptor, closed here afterwards
+    real_open = os.open
+
+    def recording_open(*args: Any, **kwargs: Any) -> int:
+        fd = real_open(*args, **kwargs)
+        opened.append(fd)
+        return fd
+
+    monkeypatch.setattr(os, "open", recording_open)
+    outs = [tmp_path / "descriptor-1", tmp_path / "descriptor-2"]
+    saved = [os.dup(1), os.dup(2)]  # pytest's own capture, put back whatever happens
+    try:
+        for fd, out in zip((1, 2), outs, strict=True):
+            target = real_open(out, os.O_WRONLY | os.O_CREAT)
+            os.dup2(target, fd)
+            os.close(target)
+        GRADE._child(pipe, str(path))
+    finally:
+        for fd, copy in zip((1, 2), saved, strict=True):
+            os.dup2(copy, fd)
+            os.close(copy)
+        for fd in opened:
+            os.close(fd)
+    assert [out.read_bytes() for out in outs] == [b"", b""]
+    assert pipe.sent == [
+        "started",
+        _Reply(values=("printed\n", 8)),
+        _Reply(values=((1.0,), ("", 0))),
+    ]
+
+
+def test_the_file_is_imported_as_student_from_its_own_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file may import a module beside it, as when it is run from its folder, which comes
+    first on sys.path; it is imported under the name ``student``, so that its
+    ``if __name__ == "__main__":`` block (a demo, a training run) does not run, and with
+    ``__file__`` its path."""
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    (tmp_path / "beside_the_student_file.py").write_text("FACTOR = 7\n", encoding="utf-8")
+    path = tmp_path / "student.py"
+    path.write_text(
+        "import sys\n"
+        "from beside_the_student_file import FACTOR\n"
+        "first = sys.path[0]\n"
+        "def where():\n"
+        "    return __name__, __file__, first, FACTOR\n"
+        'if __name__ == "__main__":\n'
+        '    print("the demo ran")\n',
+        encoding="utf-8",
+    )
+    pipe = _Pipe([("where", [], [], {}, None, True)])
+    try:
+        _serve(pipe, str(path))
+    finally:
+        sys.modules.pop("beside_the_student_file", None)
+    assert pipe.sent == [
+        "started",
+        _Reply(values=("", 0)),
+        _Reply(values=(("student", str(path), str(tmp_path), 7), ("", 0))),
+    ]
+
+
+def test_a_file_that_does_not_import_is_reported_with_what_it_wrote(tmp_path: Path) -> None:
+    """The reply names the error at the file's line and carries what the file wrote before
+    it, to stdout and to stderr; the process then serves no call."""
+    path = tmp_path / "student.py"
+    path.write_text(
+        'import sys\nprint("loading")\nsys.stderr.write("warning\\n")\nvalue = undefined_name\n',
+        encoding="utf-8",
+    )
+    request = ("value", [], [], {}, None, True)
+    pipe = _Pipe([request])
+    _serve(pipe, str(path))
+    assert pipe.sent == [
+        "started",
+        _Reply(
+            problem=(
+                "NameError: name 'undefined_name' is not defined "
+                f"({path}, line 4, in <module>: value = undefined_name)"
+            ),
+            values=("loading\nwarning\n", 16),
+        ),
+    ]
+    assert pipe.requests == [request]
+
+
+def test_a_call_that_raises_sends_its_output_and_the_next_call_is_served(
+    tmp_path: Path,
+) -> None:
+    """A call's exception is reported with what the call printed before it, and the process
+    goes on serving: one failing case does not end the grade's other calls."""
+    path = tmp_path / "student.py"
+    path.write_text(
+        "def fail(a):\n"
+        '    print("before the error")\n'
+        "    return a[10]\n"
+        "def ok(a):\n"
+        "    return a,\n",
+        encoding="utf-8",
+    )
+    pipe = _Pipe([("fail", [[1, 2]], ["a"], {}, None, True), ("ok", [1.0], ["a"], {}, None, True)])
+    _serve(pipe, str(path))
+    assert pipe.sent[2:] == [
+        _Reply(
+            problem=f"IndexError: list index out of range ({path}, line 3, in fail: return a[10])",
+            values=("before the error\n", 17),
+        ),
+        _Reply(values=((1.0,), ("", 0))),
+    ]
+
+
+def test_globals_a_call_changes_in_place_are_reported_when_watched(tmp_path: Path) -> None:
+    """min-char-rnn's lossFun reads its weights from module globals, which the grader sets
+    before each call: one that the call changes in place is reported after the changed
+    arguments, like them, and one left as it was is not. Check 4's unwatched calls skip the
+    comparison and report nothing."""
+    path = tmp_path / "student.py"
+    path.write_text(
+        "def step(a, b):\n    a[0] = 5.0\n    W[0] += 1.0\n    return 0.0,\n",
+        encoding="utf-8",
+    )
+
+    def request(watch: bool) -> tuple[Any, ...]:
+        names = {"W": np.zeros(2), "bias": np.ones(2)}
+        return ("step", [np.zeros(2), np.zeros(2)], ["a", "b"], names, None, watch)
+
+    pipe = _Pipe([request(True), request(False)])
+    _serve(pipe, str(path))
+    assert pipe.sent[2:] == [
+        _Reply(values=((0.0,), ("", 0)), changed=("a", "W")),
+        _Reply(values=((0.0,), ("", 0)), changed=()),
+    ]
+
+
+def test_a_result_that_cannot_be_sent_still_reports_the_changed_arguments(
+    tmp_path: Path,
+) -> None:
+    """The reply that sends an unpicklable result as its type keeps the names of the
+    arguments the call changed, whether the result is a tuple or not."""
+    path = tmp_path / "student.py"
+    path.write_text(
+        "def whole(a):\n"
+        "    a[0] = 5.0\n"
+        "    return lambda: None\n"
+        "def parts(a):\n"
+        "    a[0] = 5.0\n"
+        "    return 1.0, lambda: None\n",
+        encoding="utf-8",
+    )
+    pipe = _Pipe(
+        [
+            ("whole", [np.zeros(2)], ["a"], {}, None, True),
+            ("parts", [np.zeros(2)], ["a"], {}, None, True),
+        ]
+    )
+    _serve(pipe, str(path))
+    assert pipe.sent[2:] == [
+        _Reply(values=(_Opaque("function"), ("", 0)), changed=("a",)),
+        _Reply(values=((1.0, _Opaque("function")), ("", 0)), changed=("a",)),
+    ]
+
+
+def test_a_request_whose_names_do_not_match_its_arguments_stops_the_process(
+    tmp_path: Path,
+) -> None:
+    """The names of the changed arguments are paired with the arguments one by one; a request
+    with one name too few is the grader's own error, and ends the student's process (which
+    the grader reports as ended) rather than leaving an argument unnamed."""
+    path = tmp_path / "student.py"
+    path.write_text("def f(a, b):\n    return a,\n", encoding="utf-8")
+    pipe = _Pipe([("f", [1.0, 2.0], ["a"], {}, None, True)])
+    with pytest.raises(ValueError, match=r"^zip\(\) argument 2 is longer than argument 1$"):
+        _serve(pipe, str(path))
+    assert pipe.sent == ["started", _Reply(values=("", 0))]  # and no reply to the call
+
+
+def test_capture_keeps_a_write_s_first_character_when_one_is_left() -> None:
+    capture = _Capture(4)
+    capture.write("abc")
+    capture.write("de")
+    assert capture.take() == ("abcd", 5)
+
+
+def test_describe_cites_a_line_whose_source_cannot_be_read(tmp_path: Path) -> None:
+    """A file changed or removed during the grade still gets its file, line and function;
+    the source after the colon is then empty."""
+    path = tmp_path / "student.py"  # never written: its lines cannot be read back
+    namespace: dict[str, Any] = {}
+    exec(compile("def f(a):\n    return 1 / a\n", str(path), "exec"), namespace)
+    try:
+        namespace["f"](0)
+    except ZeroDivisionError as err:
+        described = _describe(err, str(path))
+    assert described == f"ZeroDivisionError: division by zero ({path}, line 2, in f: )"
