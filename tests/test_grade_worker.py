@@ -515,3 +515,16 @@ def test_describe_cites_a_line_whose_source_cannot_be_read(tmp_path: Path) -> No
     except ZeroDivisionError as err:
         described = _describe(err, str(path))
     assert described == f"ZeroDivisionError: division by zero ({path}, line 2, in f: )"
+
+
+def test_the_script_hint_reads_a_main_that_is_not_a_module(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``sys.modules["__main__"]`` may hold an object other than a module, with no
+    ``__spec__`` at all: nothing says it was run with -m, so the file it names gets the
+    hint, and the hint itself raises nothing."""
+    monkeypatch.setitem(sys.modules, "__main__", types.SimpleNamespace(__file__="/course/run.py"))
+    assert GRADE._script_hint() == (
+        "; /course/run.py runs again in that process, so a script must call grade() "
+        'under `if __name__ == "__main__":`'
+    )
