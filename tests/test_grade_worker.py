@@ -528,3 +528,19 @@ def test_the_script_hint_reads_a_main_that_is_not_a_module(
         "; /course/run.py runs again in that process, so a script must call grade() "
         'under `if __name__ == "__main__":`'
     )
+
+
+def test_the_student_s_process_starts_no_process_of_its_own(tmp_path: Path) -> None:
+    """The student's process is a daemon, so that it never outlives the grader; a file that
+    starts a process of its own (a pool to train in parallel) is told so at its line."""
+    path = tmp_path / "student.py"
+    path.write_text(
+        "import multiprocessing\nmultiprocessing.Process(target=print).start()\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(GradingError) as info:
+        _Student(path, 10.0)
+    assert str(info.value) == (
+        f"{path} does not import: AssertionError: daemonic processes are not allowed to have "
+        f"children ({path}, line 2, in <module>: multiprocessing.Process(target=print).start())"
+    )
