@@ -231,6 +231,7 @@ def test_a_process_that_ends_before_it_starts_is_a_grading_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(GRADE, "_child", _ends_before_it_starts)
+    monkeypatch.setattr(GRADE, "_script_hint", lambda: "; the hint")  # however pytest was run
     path = tmp_path / "student.py"
     path.write_text("", encoding="utf-8")
     with pytest.raises(GradingError) as info:
@@ -289,6 +290,7 @@ def test_a_process_that_does_not_start_in_time_is_stopped(
     """The wait for the start is bounded too, so that a grade never hangs."""
     monkeypatch.setattr(GRADE, "_child", _starts_late)
     monkeypatch.setattr(GRADE, "STARTUP_TIMEOUT", 0.5)
+    monkeypatch.setattr(GRADE, "_script_hint", lambda: "; the hint")  # not for a stopped process
     path = tmp_path / "student.py"
     path.write_text("", encoding="utf-8")
     start = time.perf_counter()
