@@ -546,3 +546,26 @@ def test_the_student_s_process_starts_no_process_of_its_own(tmp_path: Path) -> N
         f"{path} does not import: AssertionError: daemonic processes are not allowed to have "
         f"children ({path}, line 2, in <module>: multiprocessing.Process(target=print).start())"
     )
+
+
+def test_a_named_tuple_arrives_as_itself(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A result that can be pickled is sent as it was returned: a named tuple of an
+    importable module stays one; only a result that cannot be pickled is rebuilt, value by
+    value, as a plain tuple."""
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    (tmp_path / "named_results_beside.py").write_text(
+        "import collections\nResult = collections.namedtuple('Result', 'loss h')\n",
+        encoding="utf-8",
+    )
+    path = tmp_path / "student.py"
+    path.write_text(
+        "from named_results_beside import Result\ndef f():\n    return Result(1.0, 2.0)\n",
+        encoding="utf-8",
+    )
+    pipe = _Pipe([("f", [], [], {}, None, True)])
+    try:
+        _serve(pipe, str(path))
+    finally:
+        sys.modules.pop("named_results_beside", None)
+    result, output = pipe.sent[2].values
+    assert (type(result).__name__, result, output) == ("Result", (1.0, 2.0), ("", 0))
