@@ -569,3 +569,30 @@ def test_a_named_tuple_arrives_as_itself(tmp_path: Path, monkeypatch: pytest.Mon
         sys.modules.pop("named_results_beside", None)
     result, output = pipe.sent[2].values
     assert (type(result).__name__, result, output) == ("Result", (1.0, 2.0), ("", 0))
+
+
+def test_a_number_the_student_replaces_by_an_array_is_a_change() -> None:
+    assert not _same(3, np.zeros(3))
+    assert not _same(3.0, np.zeros((2, 2)))
+    assert _same(3, 3.0)
+
+
+def test_a_global_replaced_by_an_array_is_reported_and_the_process_goes_on(
+    tmp_path: Path,
+) -> None:
+    """Comparing the number the grader set with the array the call left raises in numpy;
+    the reply names the global instead, and the next call is served."""
+    path = tmp_path / "student.py"
+    path.write_text(
+        "import numpy as np\nvocab_size = 0\n"
+        "def resize():\n    global vocab_size\n    vocab_size = np.zeros(3)\n    return 1.0,\n",
+        encoding="utf-8",
+    )
+    pipe = _Pipe(
+        [
+            ("resize", [], [], {"vocab_size": 5}, None, True),
+            ("resize", [], [], {"vocab_size": 5}, None, True),
+        ]
+    )
+    _serve(pipe, str(path))
+    assert [reply.changed for reply in pipe.sent[2:]] == [("vocab_size",), ("vocab_size",)]
