@@ -4,6 +4,7 @@ floods of output, files that do not import."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -13,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from verification.grade import OUTPUT_LIMIT, GradingError, grade
+
+GRADE = importlib.import_module("verification.grade")  # the module; the package exports grade()
 
 STUDENTS = Path(__file__).resolve().parent / "students"
 MIN_CHAR_RNN = (STUDENTS / "min_char_rnn.py").read_text(encoding="utf-8")
@@ -415,3 +418,40 @@ def test_a_grading_script_learns_to_guard_its_top_level(tmp_path: Path, guarded:
             f"{script} runs again in that process, so a script must call grade() "
             'under `if __name__ == "__main__":`'
         )
+
+
+def test_a_target_splits_at_its_last_colon_unless_it_ends_in_py(tmp_path: Path) -> None:
+    """A folder's name may hold a colon: only a colon after the file's name starts NAME, and
+    a layout's default NAME stands in when there is none (the cs231n layout has none)."""
+    path = tmp_path / "a:b" / "student.py"
+    path.parent.mkdir()
+    path.write_text("", encoding="utf-8")
+    parse = GRADE._parse_target
+    assert parse(f"{path}:f", "reference", "rnn") == (path.resolve(), "f", str(path))
+    assert parse(path, "reference", "rnn") == (path.resolve(), "loss_and_gradients", str(path))
+    assert parse(str(path), "min-char-rnn", "rnn") == (path.resolve(), "lossFun", str(path))
+    assert parse(path, "cs231n", "rnn") == (path.resolve(), "", str(path))
+
+
+def test_a_target_that_cannot_be_graded_is_told_why_in_full(tmp_path: Path) -> None:
+    parse = GRADE._parse_target
+    with pytest.raises(GradingError) as info:
+        parse(f"{tmp_path / 'student.py'}:rnn_forward", "cs231n", "rnn")
+    assert str(info.value) == (
+        "the cs231n layout grades fixed function names; give PATH.py without :NAME"
+    )
+    with pytest.raises(GradingError) as info:
+        parse(tmp_path, "reference", "rnn")
+    assert str(info.value) == f"student file {str(tmp_path)!r} is a directory, not a Python file"
+
+
+def test_counts_are_checked_by_type_and_range_with_their_names() -> None:
+    """Any positive timeout is allowed, also one below a second."""
+    check = GRADE._check_counts
+    assert check(1, 0, 0.5) is None
+    with pytest.raises(TypeError) as info:
+        check(1, 1.5, 1.0)
+    assert str(info.value) == "seed must be an int, got float"
+    with pytest.raises(TypeError) as info:
+        check(True, 0, 1.0)
+    assert str(info.value) == "examples must be an int, got bool"
