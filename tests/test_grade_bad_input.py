@@ -113,6 +113,7 @@ def test_nan_is_reported_as_not_finite(tmp_path: Path) -> None:
     ("change", "named"),
     [
         ("    hprev[:] = 0\n", "hprev"),
+        ("    inputs[0] = -1\n", "inputs"),
         ("    inputs.reverse()\n    inputs.reverse()\n    targets.append(0)\n", "targets"),
         ("    Wxh[0, 0] = 1.0\n", "Wxh"),
     ],

@@ -475,3 +475,36 @@ def test_check_2_shows_each_value_beyond_the_tolerance_with_both_sides() -> None
     )
     assert GRADE._check_values(trials[:1]).status == "passed"
     assert GRADE._check_values(trials[2:3]).status == "not run"
+
+
+def test_min_char_rnn_s_globals_hold_the_sizes_of_each_case(tmp_path: Path) -> None:
+    """Karpathy's lossFun may read vocab_size, hidden_size and seq_length from its module
+    (the file sets them before training), so the grader sets all three for each case."""
+    path = _student(
+        tmp_path,
+        MIN_CHAR_RNN,
+        "def lossFun(inputs, targets, hprev):\n",
+        "def lossFun(inputs, targets, hprev):\n"
+        "    assert (vocab_size, hidden_size, seq_length) == (*Wxh.T.shape, len(inputs))\n",
+    )
+    report = grade(path, layout="min-char-rnn", examples=1)
+    assert report.checks[0] == Check(
+        "calls return values of the right count, shapes and dtypes", "passed"
+    )
+
+
+def test_a_gradient_the_reference_layout_cannot_use_is_named_by_its_key(tmp_path: Path) -> None:
+    """The first case has H = 4 and V = 5, so grads['U'] is (4, 5)."""
+    path = _mangles(tmp_path, "    grads['U'] = grads['U'].T\n    return loss, grads, h\n")
+    report = grade(f"{path}:f", layout="reference", examples=1)
+    assert report.checks[0].details == ("case 1: grads['U'] has shape (5, 4), expected (4, 5)",)
+    assert "f: grads['U'] has shape (5, 4), expected (4, 5) (case 1)" in report.checks[2].details
+
+
+def test_grads_without_a_key_is_told_the_keys_it_has_and_needs(tmp_path: Path) -> None:
+    path = _mangles(tmp_path, "    del grads['c']\n    return loss, grads, h\n")
+    report = grade(f"{path}:f", layout="reference", examples=1)
+    assert report.checks[0].details == (
+        "case 1: grads is ['U', 'V', 'W', 'b'], expected a dict with keys "
+        "['U', 'V', 'W', 'b', 'c']",
+    )
