@@ -508,3 +508,103 @@ def test_grads_without_a_key_is_told_the_keys_it_has_and_needs(tmp_path: Path) -
         "case 1: grads is ['U', 'V', 'W', 'b'], expected a dict with keys "
         "['U', 'V', 'W', 'b', 'c']",
     )
+
+
+def test_unpack_names_what_a_function_returned_and_what_it_should_have() -> None:
+    Trial, Reply, unpack = GRADE._Trial, GRADE._Reply, GRADE._unpack
+    names = ("h", "cache")
+
+    trial = Trial("f", 0)
+    assert unpack(trial, Reply(values=(1, 2), changed=("x",)), names) == [1, 2]
+    assert trial.shape_problems == ["f changed its argument x in place"]
+    assert trial.failure is None
+
+    trial = Trial("f", 0)
+    assert unpack(trial, Reply(values=(1, 2), changed=("x", "w")), names, "g") == [1, 2]
+    assert trial.shape_problems == ["g changed its arguments x, w in place"]
+
+    trial = Trial("f", 0)
+    assert unpack(trial, Reply(values=[1, 2]), names) is None
+    assert trial.failure == "f returned one list, expected 2 values: (h, cache)"
+
+    trial = Trial("f", 0)
+    assert unpack(trial, Reply(values=(1,)), names, "g") is None
+    assert trial.failure == "g returned 1 value, expected 2: (h, cache)"
+
+    trial = Trial("f", 0)
+    assert unpack(trial, Reply(values=(1, 2, 3)), names) is None
+    assert trial.failure == "f returned 3 values, expected 2: (h, cache)"
+
+    trial = Trial("f", 0)
+    assert unpack(trial, Reply(problem="f raised ValueError", changed=("x",)), names) is None
+    assert (trial.failure, trial.shape_problems) == ("f raised ValueError", [])
+
+
+def test_as_array_converts_what_it_can_to_float64_and_names_each_problem() -> None:
+    Trial, as_array = GRADE._Trial, GRADE._as_array
+
+    trial = Trial("f", 0)
+    got = as_array(trial, "dW", [1, 2], (2,))
+    assert (got.dtype, got.tolist()) == (np.float64, [1.0, 2.0])
+    assert trial.shape_problems == ["dW is a list, expected a numpy array of shape (2,)"]
+
+    trial = Trial("f", 0)
+    got = as_array(trial, "dW", np.array([[1, 2, 3]], dtype=np.float32), (3,))
+    assert (got.dtype, got.tolist()) == (np.float64, [[1.0, 2.0, 3.0]])
+    assert trial.shape_problems == [
+        "dW has dtype float32, expected float64",
+        "dW has shape (1, 3), expected (3,)",
+    ]
+
+    # a wider float (x86's long double) is cast down like float32 is cast up
+    got = as_array(Trial("f", 0), "dW", np.array([0.5, 2.0], dtype=np.longdouble), (2,))
+    assert (got.dtype, got.tolist()) == (np.float64, [0.5, 2.0])
+
+    trial = Trial("f", 0)
+    assert as_array(trial, "dW", np.array([1j, 2]), (2,)) is None
+    assert trial.shape_problems == ["dW has dtype complex128, expected float64"]
+
+    trial = Trial("f", 0)
+    assert as_array(trial, "dW", ["a", "b"], (2,)) is None
+    assert trial.shape_problems == ["dW is a list, expected a numpy array of shape (2,)"]
+
+    trial = Trial("f", 0)
+    assert as_array(trial, "dW", GRADE._Opaque("generator"), (2,)) is None
+    assert trial.shape_problems == ["dW is a generator, expected an array (2,)"]
+
+    trial = Trial("f", 0)
+    value = np.ones(2)
+    assert as_array(trial, "dW", value, (2,)) is value
+    assert trial.shape_problems == []
+
+
+def test_as_loss_takes_a_number_or_an_array_of_one_and_refuses_the_rest() -> None:
+    Trial, as_loss = GRADE._Trial, GRADE._as_loss
+    trial = Trial("f", 0)
+    for value in (2, 2.0, np.float32(2.0), np.int64(2), np.array([[2.0]])):
+        got = as_loss(trial, value)
+        assert (type(got), got) == (float, 2.0), value
+    assert trial.shape_problems == []
+    for value in (True, np.ones(2), None):
+        assert as_loss(trial, value) is None
+    assert trial.shape_problems == [
+        "the loss is a bool, expected a float",
+        "the loss is a ndarray, expected a float",
+        "the loss is a NoneType, expected a float",
+    ]
+
+
+def test_the_cs231n_notes_list_what_was_graded_and_each_lstm_half_left_out() -> None:
+    rnn = {"rnn_step_forward", "rnn_step_backward", "rnn_forward", "rnn_backward"}
+    notes = GRADE._cs231n_notes
+    assert notes(rnn) == ["graded: rnn_step_forward/backward, rnn_forward/backward"]
+    lstm = {"temporal_softmax_loss", "lstm_step_forward", "lstm_step_backward", "lstm_forward"}
+    assert notes(rnn | lstm) == [
+        "graded: rnn_step_forward/backward, rnn_forward/backward, temporal_softmax_loss, "
+        "lstm_step_forward/backward",
+        "lstm_forward is not graded: the file defines no lstm_backward",
+    ]
+    assert notes(rnn | {"lstm_step_backward", "lstm_forward", "lstm_backward"}) == [
+        "graded: rnn_step_forward/backward, rnn_forward/backward, lstm_forward/backward",
+        "lstm_step_backward is not graded: the file defines no lstm_step_forward",
+    ]
