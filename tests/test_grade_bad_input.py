@@ -456,3 +456,36 @@ def test_counts_are_checked_by_type_and_range_with_their_names() -> None:
     with pytest.raises(TypeError) as info:
         check(True, 0, 1.0)
     assert str(info.value) == "examples must be an int, got bool"
+
+
+def test_a_cs231n_file_without_the_sequence_functions_is_told_all_it_needs(
+    tmp_path: Path,
+) -> None:
+    """The message names every missing function, then every function the layout needs."""
+    path = _write(
+        tmp_path,
+        "def rnn_step_forward(x, prev_h, Wx, Wh, b):\n    pass\n\n\n"
+        "def rnn_step_backward(dnext_h, cache):\n    pass\n",
+    )
+    with pytest.raises(GradingError) as info:
+        grade(path, layout="cs231n", examples=1)
+    assert str(info.value) == (
+        f"{path.resolve()} defines no function rnn_forward, rnn_backward (the cs231n layout "
+        "needs rnn_step_forward, rnn_step_backward, rnn_forward, rnn_backward)"
+    )
+
+
+class _Ended:
+    """A student's process that answers no request: it ended after its import."""
+
+    def call(self, name: str, args: object, arg_names: object) -> object:
+        return GRADE._Reply(problem=f"{name}: the process ended")
+
+
+def test_a_process_that_cannot_say_which_functions_it_defines_defines_none() -> None:
+    path = STUDENTS / "min_char_rnn.py"
+    with pytest.raises(GradingError) as info:
+        GRADE._functions(_Ended(), path, "min-char-rnn", "lossFun")
+    assert str(info.value) == (
+        f"{path} defines no function lossFun (the min-char-rnn layout needs lossFun)"
+    )
