@@ -489,3 +489,16 @@ def test_a_process_that_cannot_say_which_functions_it_defines_defines_none() -> 
     assert str(info.value) == (
         f"{path} defines no function lossFun (the min-char-rnn layout needs lossFun)"
     )
+
+
+def test_a_flat_last_hidden_state_is_named_hlast_in_checks_1_and_2(tmp_path: Path) -> None:
+    """min-char-rnn's hprev is a column (H, 1), and so must its returned hlast be; the first
+    case has H = 4."""
+    path = _with_return(
+        tmp_path, "    return loss, dWxh, dWhh, dWhy, dbh, dby, hs[len(inputs) - 1].ravel()"
+    )
+    report = grade(path, examples=1)
+    assert report.checks[0].details == ("case 1: hlast has shape (4,), expected (4, 1)",)
+    (value,) = report.checks[1].details
+    shown = "case 1, lossFun: hlast has shape (4,), expected (4, 1): yours array (4,) with max "
+    assert value.startswith(shown), value
