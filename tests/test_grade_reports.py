@@ -364,7 +364,7 @@ def test_a_report_without_diagnoses_notes_or_output_has_none_of_their_sections()
     assert str(report) == (
         "grading s.py (layout min-char-rnn, cell rnn, seed 0)\n"
         "each call runs in a separate process, stopped after 0.5 s (per-call timeout)\n"
-        "1 cases:\n"
+        "1 case:\n"
         "  1. V=5\n"
         "\n"
         "1. a: passed\n"

@@ -273,7 +273,7 @@ class GradeReport:
             f"grading {self.target} (layout {self.layout}, cell {self.cell}, seed {self.seed})",
             f"each call runs in a separate process, stopped after {self.timeout:g} s "
             "(per-call timeout)",
-            f"{len(self.cases)} cases:",
+            f"{len(self.cases)} case{'' if len(self.cases) == 1 else 's'}:",
             *(f"  {k + 1}. {case}" for k, case in enumerate(self.cases)),
             "",
         ]
@@ -741,7 +741,7 @@ def _as_loss(trial: _Trial, value: Any) -> float | None:
     return None
 
 
-def _student_loss(student: _Student, call: Callable[[dict[str, Any]], _Reply]) -> Any:
+def _student_loss(call: Callable[[dict[str, Any]], _Reply]) -> Any:
     def loss_fn(p: dict[str, Any]) -> float:
         reply = call(p)
         if reply.problem is not None:
@@ -806,7 +806,6 @@ def _min_char_rnn(student: _Student, name: str, case: _Case, k: int) -> list[_Tr
             )
     trial.point = {n: v.copy() for n, v in names.items()}
     trial.loss_fn = _student_loss(
-        student,
         lambda q: student.call(
             name, (inputs, targets, hprev), ("inputs", "targets", "hprev"), {**q, **sizes}
         ),
@@ -867,7 +866,6 @@ def _reference(student: _Student, name: str, case: _Case, k: int, cell: str) -> 
         )
     trial.point = {n: v.copy() for n, v in case.params.items()}
     trial.loss_fn = _student_loss(
-        student,
         lambda q: student.call(name, (q, case.inputs, case.targets, case.h0), arg_names),
     )
     return [trial]
@@ -1119,7 +1117,7 @@ def _cs231n_pair(student: _Student, pair: _Pair, k: int) -> _Trial:
             )
         return _Reply(problem=reply.problem or f"{forward} returned {type(reply.values).__name__}")
 
-    trial.loss_fn = _student_loss(student, call)
+    trial.loss_fn = _student_loss(call)
     return trial
 
 
@@ -1171,7 +1169,7 @@ def _temporal_softmax(student: _Student, case: _Case, k: int, rng: np.random.Gen
     def call(p: dict[str, Any]) -> _Reply:
         return student.call("temporal_softmax_loss", (p["x"], y, mask), ("x", "y", "mask"))
 
-    trial.loss_fn = _student_loss(student, call)
+    trial.loss_fn = _student_loss(call)
     return trial
 
 
