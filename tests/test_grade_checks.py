@@ -1,0 +1,462 @@
+"""Checks 3 and 4 of the grader and its diagnosis, built from trials by hand: which trials
+each check looks at, the exact text of each finding, the counts of check 4, and the
+equation and page a diagnosis cites; then check 4's text in whole grades, where a student's
+backward pass disagrees with the student's own forward pass.
+
+Check 4 takes central differences of a loss that is linear in the parameters here, so its
+central differences are the coefficients (to rounding far below the digits shown), and its
+relative error is gradcheck's |a - n| / (|a| + |n|).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import rnn
+from verification.gradcheck import check_gradients
+from verification.grade import Check, Diagnosis, grade
+from verification.mistakes import (
+    LSTM_BREAKS,
+    TRANSPOSED,
+    TRUNCATED,
+    Mistake,
+)
+
+GRADE = importlib.import_module("verification.grade")  # the module; the package exports grade()
+Trial, Gradient = GRADE._Trial, GRADE._Gradient
+
+STUDENTS = Path(__file__).resolve().parent / "students"
+REFERENCE = (STUDENTS / "reference_rnn.py").read_text(encoding="utf-8")
+CS231N = (STUDENTS / "cs231n_rnn.py").read_text(encoding="utf-8")
+
+CHECK_3 = "each gradient against the reference's exact gradient (rel err ≤ 1e-10)"
+CHECK_4 = "central differences of your own loss (or ⟨upstream, output⟩ for a layer)"
+
+
+def _array(*rows: Any) -> Any:
+    return np.array(rows, dtype=np.float64)
+
+
+# ------------------------------------------------------------------------- check 3
+
+
+def _gradient(name: str, got: Any, expected: Any, role: str = "") -> Any:
+    return Gradient(name, got, np.asarray(expected, dtype=np.float64), role=role)
+
+
+def test_check_3_names_each_failing_gradient_once_at_its_worst_case_and_entry() -> None:
+    """A gradient is shown once, at the case of its largest error (the first of equal ones),
+    with the entry of the largest |yours - reference|; a gradient at exactly the tolerance
+    passes; one that could not be read, or has another shape, is shown without an entry.
+    Trials whose call failed, or that returned no gradients, are left out."""
+    # error 6 / max(3, 3) = 2, worst entry [1, 0] (|-3 - 3| = 6)
+    a1 = _gradient("dA", _array([1.0, 2.0], [-3.0, 0.5]), _array([1.0, 2.5], [3.0, 0.5]))
+    a2 = _gradient("dA", _array([0.0, -3.0]), _array([0.0, 3.0]))  # also error 6 / 3 = 2
+    b1 = _gradient("dB", _array(1.0, 0.0), _array(1.0, 1e-10))  # error exactly 1e-10
+    b2 = _gradient("dB", _array(1.0, 0.0), _array(1.0, 2e-10))  # error 2e-10
+    c1 = _gradient("dC", None, np.zeros(2))
+    c2 = _gradient("dC", np.zeros(3), np.zeros(2))
+    d = _gradient("dD", np.ones(3), np.ones(2))
+    t1 = Trial("f", 0, gradients=[a1, b1, c1])
+    t2 = Trial("f", 1, gradients=[a2, b2, c2])
+    failed = Trial("f", 2, failure="f raised ValueError")
+    empty = Trial("g", 0)  # e.g. grads was not a dict: no gradients to compare
+    t3 = Trial("g", 1, gradients=[d])
+    check, failing = GRADE._check_gradients([t1, t2, failed, empty, t3])
+    assert check == Check(
+        CHECK_3,
+        "FAILED",
+        (
+            "f: dA rel err 2 (case 1); worst entry [1, 0]: yours -3, reference 3",
+            "f: dC could not be read (case 1)",
+            "f: dB rel err 2e-10 (case 2); worst entry [1]: yours 0, reference 2e-10",
+            "g: dD has shape (3,), expected (2,) (case 2)",
+        ),
+    )
+    # for the diagnosis: every case of a failing gradient, also the cases where it passed
+    ids = {key: [(id(t), id(g)) for t, g in pairs] for key, pairs in failing.items()}
+    assert ids == {
+        ("f", "dA"): [(id(t1), id(a1)), (id(t2), id(a2))],
+        ("f", "dC"): [(id(t1), id(c1)), (id(t2), id(c2))],
+        ("f", "dB"): [(id(t1), id(b1)), (id(t2), id(b2))],
+        ("g", "dD"): [(id(t3), id(d))],
+    }
+
+
+def test_check_3_passes_gradients_within_the_tolerance_and_is_not_run_without_any() -> None:
+    passing = Trial("f", 0, gradients=[_gradient("dB", _array(1.0, 0.0), _array(1.0, 1e-10))])
+    assert GRADE._check_gradients([passing]) == (Check(CHECK_3, "passed"), {})
+    failed, empty = Trial("f", 0, failure="f raised ValueError"), Trial("f", 1)
+    assert GRADE._check_gradients([failed, empty]) == (Check(CHECK_3, "not run"), {})
+
+
+# ------------------------------------------------------------------------- check 4
+
+
+def _linear(coefficients: dict[str, Any]) -> Callable[[dict[str, Any]], float]:
+    """L(p) = Σ_n ⟨C_n, p_n⟩: its gradient, and its central differences, are the C_n."""
+    return lambda p: float(sum(np.sum(c * p[n]) for n, c in coefficients.items()))
+
+
+C_U, C_B, C_X = _array([2.0, -1.0]), _array([0.5], [4.0]), _array(1.5, -2.5)
+"""The coefficients of the gist's Wxh (1, 2) and bh (2, 1), and of a layer's input x (2,)."""
+
+
+def _gist_trial(case: int, dWxh: Any, dbh: Any, **changes: Any) -> Any:
+    """A trial of lossFun on parameters Wxh and bh, whose loss is linear with C_U and C_B."""
+    trial = Trial(
+        "lossFun",
+        case,
+        # in the reverse order of the point: check 4 pairs them by the parameter's role
+        gradients=[_gradient("dbh", dbh, C_B, "b"), _gradient("dWxh", dWxh, C_U, "U")],
+        point={"Wxh": _array([0.5, -1.5]), "bh": _array([0.25], [2.0])},
+        loss_fn=_linear({"Wxh": C_U, "bh": C_B}),
+    )
+    for name, value in changes.items():
+        setattr(trial, name, value)
+    return trial
+
+
+def _layer_trial(case: int, dx: Any) -> Any:
+    return Trial(
+        "f",
+        case,
+        gradients=[_gradient("dx", dx, C_X, "x")],
+        point={"x": _array(0.25, -0.75)},
+        loss_fn=_linear({"x": C_X}),
+    )
+
+
+def _fails(p: dict[str, Any]) -> float:
+    raise GRADE._StudentFailed("lossFun raised ValueError: no")
+
+
+def test_check_4_shows_each_gradient_s_first_failing_case_and_counts_the_rest() -> None:
+    """A gradient that fails on one case gets the line of that case; one that fails on
+    more cases gets the line of the first of them and a count out of the function's cases.
+    A case whose loss cannot be computed says why, and the later cases are still checked.
+    Trials with a gradient that is missing, of another shape or not finite are not checked.
+    """
+    exact_u, exact_b = C_U.copy(), C_B.copy()
+    trials = [
+        # rel err |3 - 2| / (3 + 2) = 0.2 at [0, 0]
+        _gist_trial(0, _array([3.0, -1.0]), exact_b),
+        # rel err |2.5 + 2.5| / (2.5 + 2.5) = 1 at [1]
+        _layer_trial(0, _array(1.5, 2.5)),
+        # rel err |1 - 4| / (1 + 4) = 0.6 at [1, 0]
+        _gist_trial(1, exact_u, _array([0.5], [1.0])),
+        _layer_trial(1, C_X.copy()),
+        _gist_trial(2, exact_u, exact_b, loss_fn=_fails),
+        _gist_trial(3, _array([2.0, 1.0]), exact_b),  # dWxh's second failing case
+        _gist_trial(4, exact_u, _array([np.nan], [4.0])),
+        _gist_trial(5, None, exact_b),
+        _gist_trial(6, exact_u, np.zeros(2)),
+        _gist_trial(7, exact_u, exact_b, loss_fn=None),
+        Trial("lossFun", 8, failure="lossFun raised ValueError"),
+    ]
+    assert GRADE._check_central(trials, 0) == Check(
+        CHECK_4,
+        "FAILED",
+        (
+            "case 1, lossFun: dWxh rel err 0.2 at [0, 0]: yours 3, central difference 2",
+            "case 1, f: dx rel err 1 at [1]: yours 2.5, central difference -2.5",
+            "case 2, lossFun: dbh rel err 0.6 at [1, 0]: yours 1, central difference 4",
+            "case 3, lossFun: lossFun raised ValueError: no",
+            "lossFun: dWxh fails on 2 of 4 cases",
+        ),
+    )
+
+
+def test_check_4_passes_correct_gradients_and_is_not_run_without_readable_ones() -> None:
+    correct = [_gist_trial(k, C_U.copy(), C_B.copy()) for k in range(2)]
+    assert GRADE._check_central(correct, 0) == Check(CHECK_4, "passed")
+    unreadable = [_gist_trial(0, None, C_B.copy()), Trial("lossFun", 1, failure="raised")]
+    assert GRADE._check_central(unreadable, 0) == Check(CHECK_4, "not run")
+
+
+def test_check_4_compares_the_entries_that_the_grade_s_seed_draws() -> None:
+    """With fewer entries compared than a gradient has, whether one wrong entry is seen
+    depends on the seed: check 4 sees it exactly when gradcheck's draw for the grade's seed
+    holds it. Among the seeds tried, some see it and some do not."""
+    coefficients = np.arange(1.0, 21.0).reshape(4, 5)
+    claimed = coefficients.copy()
+    claimed[2, 3] += 1.0
+
+    def trial() -> Any:
+        return Trial(
+            "lossFun",
+            0,
+            gradients=[_gradient("dWxh", claimed, coefficients, "U")],
+            point={"Wxh": np.full((4, 5), 0.5)},
+            loss_fn=_linear({"Wxh": coefficients}),
+        )
+
+    entries = GRADE.CENTRAL_ENTRIES
+    assert entries < claimed.size
+    seen = []
+    for seed in range(8):
+        alone = check_gradients(
+            trial().loss_fn,
+            {"Wxh": np.full((4, 5), 0.5)},
+            {"Wxh": claimed},
+            entries=entries,
+            seed=seed,
+        )
+        status = GRADE._check_central([trial()], seed).status
+        assert status == ("passed" if alone.passed else "FAILED"), seed
+        seen.append(not alone.passed)
+    assert any(seen), seen
+    assert not all(seen), seen
+
+
+# ------------------------------------------------------------------------ diagnosis
+
+
+def _diagnosed(
+    name: str,
+    role: str,
+    got: Any,
+    variants: dict[Mistake, Any],
+    cell: str = "rnn",
+    expected: Any = None,
+) -> Any:
+    exact = _array([1.0, 2.0], [3.0, 4.0]) if expected is None else expected
+    return Gradient(name, got, exact, variants, role, cell=cell)
+
+
+def test_a_diagnosis_cites_the_equation_of_the_gradient_s_role_on_the_derivation_page() -> None:
+    """A transposed gradient breaks (13) for U, (12) for W and (8) for V; other mistakes
+    their own equation. Gradients of one function with the same finding are grouped, in
+    the order they failed; those no mistake explains are grouped per function. A case whose
+    gradient could not be read is left out of the comparison."""
+    transposed = _array([1.0, 3.0], [2.0, 4.0])
+    truncated = _array([1.0, 2.0], [3.0, 0.0])
+    both = {TRANSPOSED: transposed, TRUNCATED: truncated}
+    gist, seq = "lossFun", "rnn_forward/rnn_backward"
+    t1, t2 = Trial(gist, 0), Trial(gist, 1)
+    failing = {
+        (gist, "dWxh"): [(t1, _diagnosed("dWxh", "U", transposed, both))],
+        (gist, "dWhh"): [
+            (t1, _diagnosed("dWhh", "W", None, both)),
+            (t2, _diagnosed("dWhh", "W", transposed, both)),
+        ],
+        (gist, "dWhy"): [(t1, _diagnosed("dWhy", "V", transposed, both))],
+        (gist, "dbh"): [(t1, _diagnosed("dbh", "b", truncated, both))],
+        (gist, "dby"): [(t1, _diagnosed("dby", "c", 2 * truncated, both))],
+        (seq, "dx"): [(t1, _diagnosed("dx", "x", truncated, both))],
+        (seq, "dh0"): [(t1, _diagnosed("dh0", "h0", -truncated, both))],
+        (seq, "db"): [(t1, _diagnosed("db", "b", truncated, both))],
+        (seq, "dWh"): [(t1, _diagnosed("dWh", "W", None, both))],
+    }
+    assert GRADE._diagnose(failing) == [
+        Diagnosis(TRANSPOSED, gist, ("dWxh",), "(13)", "derivation", ""),
+        Diagnosis(TRANSPOSED, gist, ("dWhh",), "(12)", "derivation", ""),
+        Diagnosis(TRANSPOSED, gist, ("dWhy",), "(8)", "derivation", ""),
+        Diagnosis(TRUNCATED, gist, ("dbh",), "(9)", "derivation", ""),
+        Diagnosis(None, gist, ("dby",), "", "derivation", ""),
+        Diagnosis(TRUNCATED, seq, ("dx", "db"), "(9)", "derivation", ""),
+        Diagnosis(None, seq, ("dh0", "dWh"), "", "derivation", ""),
+    ]
+    assert str(GRADE._diagnose({(gist, "dbh"): failing[gist, "dbh"]})[0]) == (
+        f"lossFun: dbh: truncated BPTT (k=1); breaks eq. (9) of the derivation page: "
+        f"{TRUNCATED.breaks}"
+    )
+
+
+def test_an_lstm_diagnosis_cites_the_lstm_page_s_equation_and_words() -> None:
+    """For cs231n's LSTM pairs the equations are the LSTM page's: a transposed dWx breaks
+    (L15) and a transposed dWh (L14); other mistakes cite their (L..) for every gradient."""
+    transposed = _array([1.0, 3.0], [2.0, 4.0])
+    truncated = _array([1.0, 2.0], [3.0, 0.0])
+    both = {TRANSPOSED: transposed, TRUNCATED: truncated}
+    step, seq = "lstm_step_forward/lstm_step_backward", "lstm_forward/lstm_backward"
+    t = Trial(step, 0)
+    failing = {
+        (step, "dWx"): [(t, _diagnosed("dWx", "U", transposed, both, "lstm"))],
+        (step, "dWh"): [(t, _diagnosed("dWh", "W", transposed, both, "lstm"))],
+        (seq, "dWx"): [(t, _diagnosed("dWx", "U", truncated, both, "lstm"))],
+        (seq, "dWh"): [(t, _diagnosed("dWh", "W", truncated, both, "lstm"))],
+    }
+    transposed_says, truncated_says = LSTM_BREAKS[TRANSPOSED][1], LSTM_BREAKS[TRUNCATED][1]
+    assert GRADE._diagnose(failing) == [
+        Diagnosis(TRANSPOSED, step, ("dWx",), "(L15)", "LSTM", transposed_says),
+        Diagnosis(TRANSPOSED, step, ("dWh",), "(L14)", "LSTM", transposed_says),
+        Diagnosis(TRUNCATED, seq, ("dWx", "dWh"), "(L7)", "LSTM", truncated_says),
+    ]
+
+
+def test_a_mistake_whose_gradient_is_the_exact_one_on_every_case_is_not_named() -> None:
+    """A gradient a little off (3e-10, beyond check 3's 1e-10 but within the diagnosis's
+    1e-8) is as close to a mistake that leaves this gradient as it is (or changes it by no
+    more than check 3's tolerance) as to the exact one: naming that mistake would guess. A
+    mistake counts once its gradient differs on one case."""
+    exact = _array(1.0, 0.0)
+    near = _array(1.0, 3e-10)
+    at_tolerance = _array(1.0, 1e-10)  # differs from the exact gradient by exactly 1e-10
+    t1, t2 = Trial("f", 0), Trial("f", 1)
+    failing = {
+        ("f", "dA"): [(t1, _diagnosed("dA", "b", near, {TRUNCATED: exact}, expected=exact))],
+        ("f", "dB"): [
+            (t1, _diagnosed("dB", "b", near, {TRANSPOSED: at_tolerance}, expected=exact))
+        ],
+    }
+    assert GRADE._diagnose(failing) == [Diagnosis(None, "f", ("dA", "dB"))]
+    differs_once = {
+        ("f", "dC"): [
+            (t1, _diagnosed("dC", "c", exact, {TRUNCATED: exact}, expected=exact)),
+            (t2, _diagnosed("dC", "c", 2 * exact, {TRUNCATED: 2 * exact}, expected=exact)),
+        ]
+    }
+    assert GRADE._diagnose(differs_once) == [Diagnosis(TRUNCATED, "f", ("dC",), "(9)")]
+
+
+def test_a_gradient_matches_a_mistake_to_the_diagnosis_tolerance() -> None:
+    """Within DIAGNOSIS_RTOL (1e-8), also at exactly it; beyond it, no match."""
+    at = _diagnosed("dA", "b", _array(1.0, 0.0), {TRUNCATED: _array(1.0, 1e-8)})
+    beyond = _diagnosed("dA", "b", _array(1.0, 0.0), {TRUNCATED: _array(1.0, 2e-8)})
+    assert at.matches(TRUNCATED)
+    assert not beyond.matches(TRUNCATED)
+
+
+def test_the_gist_s_gradient_matches_a_mistake_s_gradient_clipped_to_5() -> None:
+    """lossFun clips its gradients to [-5, 5], so a mistake's gradient counts clipped at
+    both ends (to the same tolerance); other layouts do not clip, and there it does not."""
+    variant = _array(7.0, -6.0, 1.0)
+    clipped = Gradient("dWhh", _array(5.0, -5.0, 1.0), np.zeros(3), {TRUNCATED: variant})
+    assert not clipped.matches(TRUNCATED)
+    clipped.clipped = True
+    assert clipped.matches(TRUNCATED)
+    # |5e-8| / 5 = 1e-8 from the clipped gradient (-5, 0): exactly the tolerance
+    at = Gradient("dbh", _array(-5.0, 5e-8), np.zeros(2), {TRUNCATED: _array(-5.5, 0.0)})
+    at.clipped = True
+    assert at.matches(TRUNCATED)
+    at.got = _array(-5.0, 1e-7)
+    assert not at.matches(TRUNCATED)
+
+
+# --------------------------------------------------------------- cases of the gist
+
+
+def test_every_drawn_gist_case_has_exact_gradient_entries_below_the_clip_margin() -> None:
+    """lossFun clips to ±5, so every drawn min-char-rnn case has exact gradient entries below
+    CLIP_MARGIN = 4 at the case's own initial state h0 (the fixed first case is not drawn).
+    Seed 0's sixth case, among others, is drawn from a state whose gradient at a zero h0 is
+    below 4 but not at its own h0."""
+    assert GRADE.CLIP_MARGIN == 4.0
+    for seed in range(8):
+        for case in GRADE._cases("min-char-rnn", "rnn", 6, seed)[1:]:
+            model = rnn.RNN(**case.params)
+            grads = model.loss_and_gradients(case.inputs, case.targets, case.h0)[1]
+            largest = max(float(np.abs(g).max()) for g in grads.values())
+            assert largest < 4.0, (seed, str(case))
+
+
+# ---------------------------------------------------------- check 4 in whole grades
+
+
+def _reference_student(tmp_path: Path, body: str) -> Path:
+    """A reference-layout file whose ``f`` runs ``body`` after the contract's own
+    ``loss, grads, h = loss_and_gradients(params, inputs, targets, h0)``."""
+    path = tmp_path / "student.py"
+    path.write_text(
+        REFERENCE + "\ndef f(params, inputs, targets, h0):\n"
+        "    loss, grads, h = loss_and_gradients(params, inputs, targets, h0)\n" + body,
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.mark.check_4_in_full  # every entry of b (at most 8) is compared
+def test_check_4_shows_a_backward_pass_that_disagrees_with_its_own_forward_pass(
+    tmp_path: Path,
+) -> None:
+    """The student's loss is the exact one, so its central differences are the exact
+    gradient; the returned grads['b'][0] is 1 more. Both cases fail: the line of the first,
+    then the count."""
+    path = _reference_student(tmp_path, "    grads['b'][0] += 1.0\n    return loss, grads, h\n")
+    report = grade(f"{path}:f", layout="reference", examples=2)
+    case = GRADE._cases("reference", "rnn", 1, 0)[0]
+    exact = rnn.RNN(**case.params).loss_and_gradients(case.inputs, case.targets, case.h0)[1]
+    b0 = float(exact["b"][0])
+    rel = 1.0 / (abs(b0 + 1.0) + abs(b0))
+    assert report.checks[3] == Check(
+        CHECK_4,
+        "FAILED",
+        (
+            f"case 1, f: grads['b'] rel err {rel:.2g} at [0]: yours {b0 + 1.0:.6g}, "
+            f"central difference {b0:.6g}",
+            "f: grads['b'] fails on 2 of 2 cases",
+        ),
+    )
+
+
+@pytest.mark.check_4_in_full  # every entry of dWx (5 × 4) is compared
+def test_check_4_of_a_layer_differentiates_upstream_times_output(tmp_path: Path) -> None:
+    """cs231n's layers have no loss: check 4 differentiates ⟨upstream, output⟩, whose
+    gradient is the backward pass's. Here the step's dWx[0, 0] is 1 too large, and the
+    sequence's, which adds up the T = 4 steps' dWx, is 4 too large; each is named by the
+    student's name for it."""
+    path = tmp_path / "rnn_layers.py"
+    path.write_text(
+        CS231N.replace("    dWx = x.T @ dtanh\n", "    dWx = x.T @ dtanh\n    dWx[0, 0] += 1\n"),
+        encoding="utf-8",
+    )
+    report = grade(path, layout="cs231n", examples=1)
+    # the exact gradients, from the correct student file on the grader's inputs
+    namespace: dict[str, Any] = {}
+    exec(compile(CS231N, "cs231n_rnn.py", "exec"), namespace)
+    case = GRADE._cases("cs231n", "rnn", 1, 0)[0]
+    rng = np.random.default_rng(case.rng_seed + 1)
+    x = rng.standard_normal((case.B, case.T, case.V))
+    Wx, Wh, b = case.params["U"].T, case.params["W"].T, case.params["b"]
+    dh = rng.standard_normal((case.B, case.T, case.H))
+    _, cache = namespace["rnn_step_forward"](x[:, 0], case.h0, Wx, Wh, b)
+    step = float(namespace["rnn_step_backward"](dh[:, 0], cache)[2][0, 0])
+    _, cache = namespace["rnn_forward"](x, case.h0, Wx, Wh, b)
+    sequence = float(namespace["rnn_backward"](dh, cache)[2][0, 0])
+
+    def line(function: str, exact: float, change: float) -> str:
+        rel = change / (abs(exact + change) + abs(exact))
+        return (
+            f"case 1, {function}: dWx rel err {rel:.2g} at [0, 0]: yours {exact + change:.6g}, "
+            f"central difference {exact:.6g}"
+        )
+
+    assert report.checks[3] == Check(
+        CHECK_4,
+        "FAILED",
+        (
+            line("rnn_step_forward/rnn_step_backward", step, 1.0),
+            line("rnn_forward/rnn_backward", sequence, 4.0),
+        ),
+    )
+
+
+def test_check_4_says_why_the_student_s_loss_could_not_be_computed(tmp_path: Path) -> None:
+    """The graded call returns; check 4's calls of the same function raise, and the report
+    says so, with the student's line."""
+    path = _reference_student(
+        tmp_path,
+        "    CALLS.append(1)\n"
+        "    if len(CALLS) > 1:\n"
+        "        raise RuntimeError('called again')\n"
+        "    return loss, grads, h\n\n\nCALLS = []\n",
+    )
+    report = grade(f"{path}:f", layout="reference", examples=1)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    line = lines.index("        raise RuntimeError('called again')") + 1
+    assert report.checks[2].status == "passed"
+    assert report.checks[3] == Check(
+        CHECK_4,
+        "FAILED",
+        (
+            f"case 1, f: f raised RuntimeError: called again ({path.resolve()}, line {line}, "
+            "in f: raise RuntimeError('called again'))",
+        ),
+    )
