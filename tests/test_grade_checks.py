@@ -180,6 +180,50 @@ def test_check_4_passes_correct_gradients_and_is_not_run_without_readable_ones()
     assert GRADE._check_central(unreadable, 0) == Check(CHECK_4, "not run")
 
 
+@pytest.mark.parametrize(
+    ("function", "parameters"),
+    [
+        (
+            "lossFun",
+            {"Wxh": ("U", "dWxh"), "Whh": ("W", "dWhh"), "Why": ("V", "dWhy")}
+            | {"bh": ("b", "dbh"), "by": ("c", "dby")},
+        ),
+        (
+            "lstm_step_forward/lstm_step_backward",
+            {"x": ("x", "dx"), "prev_h": ("h0", "dprev_h"), "prev_c": ("s0", "dprev_c")}
+            | {"Wx": ("U", "dWx"), "Wh": ("W", "dWh"), "b": ("b", "db")},
+        ),
+        ("rnn_forward/rnn_backward", {"h0": ("h0", "dh0")}),
+        ("f", {"U": ("U", "grads['U']"), "c": ("c", "grads['c']")}),
+    ],
+    ids=["gist", "layer step", "layer sequence", "reference"],
+)
+def test_check_4_pairs_each_input_with_the_gradient_of_its_role(
+    function: str, parameters: dict[str, tuple[str, str]]
+) -> None:
+    """Each input of the point (the gist's globals, a layer's arguments, the reference's
+    parameters) is compared with the returned gradient of its role, whatever the order of
+    the returned gradients, and a finding names that gradient as the student does. Here the
+    k-th input's loss coefficient is k and its returned gradient k + 1: rel err 1 / (2k + 1).
+    """
+    coefficients = {n: np.array([float(k)]) for k, n in enumerate(parameters, 1)}
+    trial = Trial(
+        function,
+        0,
+        gradients=[
+            _gradient(name, coefficients[n] + 1.0, coefficients[n], role)
+            for n, (role, name) in reversed(parameters.items())
+        ],
+        point={n: np.array([0.5]) for n in parameters},
+        loss_fn=_linear(coefficients),
+    )
+    assert GRADE._check_central([trial], 0).details == tuple(
+        f"case 1, {function}: {name} rel err {1 / (2 * k + 1):.2g} at [0]: yours {k + 1}, "
+        f"central difference {k}"
+        for k, (_, name) in enumerate(parameters.values(), 1)
+    )
+
+
 def test_check_4_compares_the_entries_that_the_grade_s_seed_draws() -> None:
     """With fewer entries compared than a gradient has, whether one wrong entry is seen
     depends on the seed: check 4 sees it exactly when gradcheck's draw for the grade's seed
@@ -263,10 +307,12 @@ def test_a_diagnosis_cites_the_equation_of_the_gradient_s_role_on_the_derivation
         Diagnosis(TRUNCATED, seq, ("dx", "db"), "(9)", "derivation", ""),
         Diagnosis(None, seq, ("dh0", "dWh"), "", "derivation", ""),
     ]
-    assert str(GRADE._diagnose({(gist, "dbh"): failing[gist, "dbh"]})[0]) == (
+    texts = [str(d) for d in GRADE._diagnose(failing)]
+    assert texts[3] == (
         f"lossFun: dbh: truncated BPTT (k=1); breaks eq. (9) of the derivation page: "
         f"{TRUNCATED.breaks}"
     )
+    assert texts[6] == "rnn_forward/rnn_backward: dh0, dWh: no known mistake matches"
 
 
 def test_an_lstm_diagnosis_cites_the_lstm_page_s_equation_and_words() -> None:
@@ -289,6 +335,9 @@ def test_an_lstm_diagnosis_cites_the_lstm_page_s_equation_and_words() -> None:
         Diagnosis(TRANSPOSED, step, ("dWh",), "(L14)", "LSTM", transposed_says),
         Diagnosis(TRUNCATED, seq, ("dWx", "dWh"), "(L7)", "LSTM", truncated_says),
     ]
+    assert str(GRADE._diagnose(failing)[0]) == (
+        f"{step}: dWx: transposed; breaks eq. (L15) of the LSTM page: {transposed_says}"
+    )
 
 
 def test_a_mistake_whose_gradient_is_the_exact_one_on_every_case_is_not_named() -> None:
