@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -220,12 +221,7 @@ property tests of every cell), which makes each surviving mutant cost minutes th
 GRADER_MUTATION = {
     "only_mutate": ["verification/grade.py", "verification/mistakes.py"],
     "pytest_add_cli_args_test_selection": [
-        "tests/test_grade.py",
-        "tests/test_grade_lstm.py",
-        "tests/test_grade_bad_input.py",
-        "tests/test_grade_worker.py",
-        "tests/test_grade_docs.py",
-        "tests/test_grade_reports.py",
+        *sorted(glob.glob("tests/test_grade*.py")),
         # runs python -m rnn in another directory, where mutmut's trampolines cannot find
         # their configuration; the command line's checks are not among the mutated files
         "--deselect=tests/test_grade_bad_input.py::test_cli_exit_status_2_in_one_line",
