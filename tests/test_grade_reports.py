@@ -608,3 +608,26 @@ def test_the_cs231n_notes_list_what_was_graded_and_each_lstm_half_left_out() -> 
         "graded: rnn_step_forward/backward, rnn_forward/backward, lstm_forward/backward",
         "lstm_step_backward is not graded: the file defines no lstm_step_forward",
     ]
+
+
+def test_a_gradient_clipped_by_lossfun_is_noted_for_each_case_it_happened_on(
+    tmp_path: Path,
+) -> None:
+    """The gist's lossFun clips its gradients to ±5; every exact entry of the grader's cases
+    is below 4, so entries at exactly ±5 were wrong before the clipping, and the report says
+    so, naming the gradient and the case."""
+    path = _student(
+        tmp_path,
+        MIN_CHAR_RNN,
+        "        dWxh += np.dot(dhraw, xs[t].T)",
+        "        dWxh += 1000 * np.dot(dhraw, xs[t].T)",
+    )
+    report = grade(path, examples=2)
+    assert report.notes == tuple(
+        f"dWxh has entries of exactly ±5 on case {k}: lossFun clips its gradients, and here "
+        "that clipping triggered; every exact entry of these cases is below 4 in magnitude, "
+        "so the clipped entries were wrong"
+        for k in (1, 2)
+    )
+    correct = grade(STUDENTS / "min_char_rnn.py", examples=2)
+    assert correct.notes == ()
