@@ -631,3 +631,18 @@ def test_a_gradient_clipped_by_lossfun_is_noted_for_each_case_it_happened_on(
     )
     correct = grade(STUDENTS / "min_char_rnn.py", examples=2)
     assert correct.notes == ()
+
+
+def test_an_lstm_forward_pass_without_its_cache_is_told_the_names_it_must_return(
+    tmp_path: Path,
+) -> None:
+    rnn_part, lstm_forward = CS231N_LSTM.split("def lstm_forward(")
+    end = "    return h, caches\n"  # the first in lstm_forward (rnn_forward's is in rnn_part)
+    source = rnn_part + "def lstm_forward(" + lstm_forward.replace(end, "    return h\n", 1)
+    path = tmp_path / "rnn_layers.py"
+    path.write_text(source, encoding="utf-8")
+    report = grade(path, layout="cs231n", examples=1)
+    assert report.checks[0].details == (
+        "case 1, lstm_forward/lstm_backward: lstm_forward returned one ndarray, "
+        "expected 2 values: (h, cache)",
+    )
