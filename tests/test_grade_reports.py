@@ -184,6 +184,16 @@ def test_the_same_seed_gives_the_same_report(tmp_path: Path) -> None:
     assert str(grade(path, layout="cs231n", examples=2, seed=8)) != first
 
 
+def test_the_same_seed_gives_the_same_report_for_the_lstm(tmp_path: Path) -> None:
+    """cs231n's LSTM pairs draw weights of their own, from the case's seed as well."""
+    path = _student(
+        tmp_path, CS231N_LSTM, "    db = da.sum(axis=0)\n", "    db = 2 * da.sum(axis=0)\n"
+    )
+    first, again = (str(grade(path, layout="cs231n", examples=1, seed=7)) for _ in range(2))
+    assert "lstm_step_forward/lstm_step_backward: db" in first, first
+    assert first == again
+
+
 @pytest.mark.check_4_in_full
 def test_check_4_compares_at_most_central_entries_of_each_gradient(tmp_path: Path) -> None:
     """Each gradient costs check 4 two calls of the loss for each of at most CENTRAL_ENTRIES
