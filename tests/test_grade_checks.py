@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from grading import reference_student
 
 import rnn
 from verification.gradcheck import check_gradients
@@ -32,7 +33,6 @@ GRADE = importlib.import_module("verification.grade")  # the module; the package
 Trial, Gradient = GRADE._Trial, GRADE._Gradient
 
 STUDENTS = Path(__file__).resolve().parent / "students"
-REFERENCE = (STUDENTS / "reference_rnn.py").read_text(encoding="utf-8")
 CS231N = (STUDENTS / "cs231n_rnn.py").read_text(encoding="utf-8")
 
 CHECK_3 = "each gradient against the reference's exact gradient (rel err ≤ 1e-10)"
@@ -409,18 +409,6 @@ def test_every_drawn_gist_case_has_exact_gradient_entries_below_the_clip_margin(
 # ---------------------------------------------------------- check 4 in whole grades
 
 
-def _reference_student(tmp_path: Path, body: str) -> Path:
-    """A reference-layout file whose ``f`` runs ``body`` after the contract's own
-    ``loss, grads, h = loss_and_gradients(params, inputs, targets, h0)``."""
-    path = tmp_path / "student.py"
-    path.write_text(
-        REFERENCE + "\ndef f(params, inputs, targets, h0):\n"
-        "    loss, grads, h = loss_and_gradients(params, inputs, targets, h0)\n" + body,
-        encoding="utf-8",
-    )
-    return path
-
-
 @pytest.mark.check_4_in_full  # every entry of b (at most 8) is compared
 def test_check_4_shows_a_backward_pass_that_disagrees_with_its_own_forward_pass(
     tmp_path: Path,
@@ -428,7 +416,7 @@ def test_check_4_shows_a_backward_pass_that_disagrees_with_its_own_forward_pass(
     """The student's loss is the exact one, so its central differences are the exact
     gradient; the returned grads['b'][0] is 1 more. Both cases fail: the line of the first,
     then the count."""
-    path = _reference_student(tmp_path, "    grads['b'][0] += 1.0\n    return loss, grads, h\n")
+    path = reference_student(tmp_path, "    grads['b'][0] += 1.0\n    return loss, grads, h\n")
     report = grade(f"{path}:f", layout="reference", examples=2)
     case = GRADE._cases("reference", "rnn", 1, 0)[0]
     exact = rnn.RNN(**case.params).loss_and_gradients(case.inputs, case.targets, case.h0)[1]
@@ -490,7 +478,7 @@ def test_check_4_of_a_layer_differentiates_upstream_times_output(tmp_path: Path)
 def test_check_4_says_why_the_student_s_loss_could_not_be_computed(tmp_path: Path) -> None:
     """The graded call returns; check 4's calls of the same function raise, and the report
     says so, with the student's line."""
-    path = _reference_student(
+    path = reference_student(
         tmp_path,
         "    CALLS.append(1)\n"
         "    if len(CALLS) > 1:\n"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from grading import reference_student
 
 from verification.grade import CENTRAL_ENTRIES, Check, Diagnosis, GradeReport, grade
 from verification.mistakes import Mistake
@@ -224,23 +225,11 @@ def _sizes(cases: tuple[str, ...]) -> list[tuple[int, int]]:
     return [(int(V), int(H)) for V, H in pairs]
 
 
-def _mangles(tmp_path: Path, body: str) -> Path:
-    """A reference-layout file whose function ``f`` runs ``body`` after the contract's own
-    ``loss, grads, h = loss_and_gradients(params, inputs, targets, h0)``."""
-    path = tmp_path / "student.py"
-    path.write_text(
-        REFERENCE + "\ndef f(params, inputs, targets, h0):\n"
-        "    loss, grads, h = loss_and_gradients(params, inputs, targets, h0)\n" + body,
-        encoding="utf-8",
-    )
-    return path
-
-
 def test_a_reference_function_that_changes_every_argument_is_told_each_name(
     tmp_path: Path,
 ) -> None:
     """The report calls the arguments by the contract's names, in the contract's order."""
-    path = _mangles(
+    path = reference_student(
         tmp_path,
         "    params['W'] += 1.0\n"
         "    inputs[:] = -1\n"
@@ -257,7 +246,7 @@ def test_a_reference_function_that_changes_every_argument_is_told_each_name(
 def test_a_reference_function_that_returns_one_value_is_told_the_three_it_must_return(
     tmp_path: Path,
 ) -> None:
-    path = _mangles(tmp_path, "    return grads\n")
+    path = reference_student(tmp_path, "    return grads\n")
     report = grade(f"{path}:f", layout="reference", examples=1)
     assert report.checks[0].details == (
         "case 1, f: f returned one dict, expected 3 values: (loss, grads, h_last)",
@@ -269,7 +258,7 @@ def test_a_loss_that_is_not_a_number_is_named_the_loss_in_checks_1_and_2(
 ) -> None:
     """A loss the grader cannot read is a problem of check 1 and, in check 2, a value that
     could not be read (with no numbers to show)."""
-    path = _mangles(tmp_path, "    return str(loss), grads, h\n")
+    path = reference_student(tmp_path, "    return str(loss), grads, h\n")
     report = grade(f"{path}:f", layout="reference", examples=1)
     assert report.checks[0].details == ("case 1: the loss is a str, expected a float",)
     assert report.checks[1].details == ("case 1, f: loss could not be read",)
@@ -278,7 +267,7 @@ def test_a_loss_that_is_not_a_number_is_named_the_loss_in_checks_1_and_2(
 def test_an_rnn_s_final_state_in_a_tuple_is_not_taken_apart(tmp_path: Path) -> None:
     """Only the LSTM's final state is a tuple (h, s); an RNN's h_last is one array, so a tuple
     around it is a value of the wrong type and shape. The first case has B = 2, H = 4."""
-    path = _mangles(tmp_path, "    return loss, grads, (h,)\n")
+    path = reference_student(tmp_path, "    return loss, grads, (h,)\n")
     report = grade(f"{path}:f", layout="reference", examples=1)
     assert report.checks[0].details == (
         "case 1: h_last is a tuple, expected a numpy array of shape (2, 4)",
@@ -505,14 +494,15 @@ def test_min_char_rnn_s_globals_hold_the_sizes_of_each_case(tmp_path: Path) -> N
 
 def test_a_gradient_the_reference_layout_cannot_use_is_named_by_its_key(tmp_path: Path) -> None:
     """The first case has H = 4 and V = 5, so grads['U'] is (4, 5)."""
-    path = _mangles(tmp_path, "    grads['U'] = grads['U'].T\n    return loss, grads, h\n")
+    body = "    grads['U'] = grads['U'].T\n    return loss, grads, h\n"
+    path = reference_student(tmp_path, body)
     report = grade(f"{path}:f", layout="reference", examples=1)
     assert report.checks[0].details == ("case 1: grads['U'] has shape (5, 4), expected (4, 5)",)
     assert "f: grads['U'] has shape (5, 4), expected (4, 5) (case 1)" in report.checks[2].details
 
 
 def test_grads_without_a_key_is_told_the_keys_it_has_and_needs(tmp_path: Path) -> None:
-    path = _mangles(tmp_path, "    del grads['c']\n    return loss, grads, h\n")
+    path = reference_student(tmp_path, "    del grads['c']\n    return loss, grads, h\n")
     report = grade(f"{path}:f", layout="reference", examples=1)
     assert report.checks[0].details == (
         "case 1: grads is ['U', 'V', 'W', 'b'], expected a dict with keys "
