@@ -23,9 +23,16 @@ import rnn
 from verification.gradcheck import check_gradients
 from verification.grade import Check, Diagnosis, grade
 from verification.mistakes import (
+    CATALOGUE,
+    H_T_NOT_H_PREVIOUS,
     LSTM_BREAKS,
+    LSTM_CATALOGUE,
+    MEAN_NOT_SUM,
+    SIGN_FLIPPED,
+    TANH_OF_PREACTIVATION,
     TRANSPOSED,
     TRUNCATED,
+    W_NOT_TRANSPOSED,
     Mistake,
 )
 
@@ -404,6 +411,67 @@ def test_every_drawn_gist_case_has_exact_gradient_entries_below_the_clip_margin(
             grads = model.loss_and_gradients(case.inputs, case.targets, case.h0)[1]
             largest = max(float(np.abs(g).max()) for g in grads.values())
             assert largest < 4.0, (seed, str(case))
+
+
+def test_cs231n_lstm_inputs_have_the_case_s_scale_and_a_step_cell_state_of_n_0_0_25() -> None:
+    """The module notes promise cs231n's LSTM functions weights of their own, drawn with the
+    case's scale s (the report's "weights N(0, s²)"), and a step's prev_c from N(0, 0.25).
+    Over 60 cases of seed 0, each weight divided by its case's s pools to a standard
+    deviation near 1, and prev_c to one near 0.5. Both pairs get the same weights; the
+    sequence's cell state starts at zero."""
+    functions = {f"{stem}_{half}" for stem in GRADE.LSTM_STEMS for half in ("forward", "backward")}
+    scaled: dict[str, list[np.ndarray]] = {"Wx": [], "Wh": [], "b": []}
+    cell_states = []
+    for case in GRADE._cases("cs231n", "rnn", 60, 0):
+        step, sequence = GRADE._lstm_pairs(case, functions)
+        assert (step.stem, sequence.stem) == ("lstm_step", "lstm")
+        H = case.H
+        assert step.args["Wx"].shape == (case.V, 4 * H)
+        assert step.args["b"].shape == (4 * H,)
+        for name, parts in scaled.items():
+            np.testing.assert_array_equal(sequence.args[name], step.args[name])
+            parts.append(step.args[name].ravel() / case.scale)
+        cell_states.append(step.args["prev_c"].ravel())
+    for name, parts in scaled.items():
+        pooled = np.concatenate(parts)
+        assert pooled.size > 500
+        assert 0.9 < pooled.std() < 1.1, (name, pooled.std())
+    pooled = np.concatenate(cell_states)
+    assert pooled.size > 300
+    assert 0.45 < pooled.std() < 0.55, pooled.std()
+
+
+def test_a_step_pair_is_compared_only_with_the_mistakes_one_step_can_make() -> None:
+    """On one step, "first step missing" and "last step missing" would both be all zeros,
+    and "truncated BPTT (k=1)" the exact gradient, so the step functions' candidates are the
+    mistakes of one step. The sequence functions' candidates are the whole catalogue except
+    "mean instead of sum" (their upstream gradient is given, not a mean's), and the LSTM's
+    its own catalogue."""
+    case = GRADE._cases("cs231n", "rnn", 1, 0)[0]
+    functions = {f"{stem}_{half}" for stem in GRADE.LSTM_STEMS for half in ("forward", "backward")}
+    N, T, D, H = case.B, case.T, case.V, case.H
+    Wx, Wh, b = case.params["U"].T, case.params["W"].T, case.params["b"]
+    rng = np.random.default_rng(0)
+    x, dh = rng.standard_normal((N, T, D)), rng.standard_normal((N, T, H))
+    rnn_step = GRADE._rnn_pair(True, x[:, 0], case.h0, Wx, Wh, b, dh[:, 0])
+    rnn_sequence = GRADE._rnn_pair(False, x, case.h0, Wx, Wh, b, dh)
+    lstm_step, lstm_sequence = GRADE._lstm_pairs(case, functions)
+    one_step = {m for m in CATALOGUE if m.in_one_step}
+    assert one_step == {
+        TRANSPOSED,
+        TANH_OF_PREACTIVATION,
+        W_NOT_TRANSPOSED,
+        H_T_NOT_H_PREVIOUS,
+        SIGN_FLIPPED,
+    }
+    for pair, candidates in (
+        (rnn_step, one_step),
+        (rnn_sequence, set(CATALOGUE) - {MEAN_NOT_SUM}),
+        (lstm_step, {m for m in LSTM_CATALOGUE if m.in_one_step}),
+        (lstm_sequence, set(LSTM_CATALOGUE)),
+    ):
+        for g in pair.gradients:
+            assert set(g.variants) == candidates, (pair.stem, g.name)
 
 
 # ---------------------------------------------------------- check 4 in whole grades

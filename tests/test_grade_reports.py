@@ -646,3 +646,32 @@ def test_an_lstm_forward_pass_without_its_cache_is_told_the_names_it_must_return
         "case 1, lstm_forward/lstm_backward: lstm_forward returned one ndarray, "
         "expected 2 values: (h, cache)",
     )
+
+
+def test_a_step_forward_output_of_the_wrong_dtype_is_named_by_its_output(tmp_path: Path) -> None:
+    """next_h in float32 is converted and graded, and check 1 names it by cs231n's name."""
+    path = _student(
+        tmp_path,
+        CS231N,
+        "    return next_h, (x, prev_h, Wx, Wh, next_h)\n",
+        "    return next_h.astype(np.float32), (x, prev_h, Wx, Wh, next_h)\n",
+    )
+    report = grade(path, layout="cs231n", examples=1)
+    assert "case 1: next_h has dtype float32, expected float64" in report.checks[0].details
+
+
+def test_a_backward_pass_that_returns_too_few_gradients_is_named_not_its_forward(
+    tmp_path: Path,
+) -> None:
+    """A pair's forward returned what it should; the count that is wrong is the backward's."""
+    path = _student(
+        tmp_path,
+        CS231N,
+        "    db = dtanh.sum(axis=0)\n    return dx, dprev_h, dWx, dWh, db\n",
+        "    return dx, dprev_h, dWx, dWh\n",
+    )
+    details = grade(path, layout="cs231n", examples=1).checks[0].details
+    assert details[0] == (
+        "case 1, rnn_step_forward/rnn_step_backward: rnn_step_backward returned 4 values, "
+        "expected 5: (dx, dprev_h, dWx, dWh, db)"
+    )
