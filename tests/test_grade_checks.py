@@ -565,3 +565,34 @@ def test_check_4_says_why_the_student_s_loss_could_not_be_computed(tmp_path: Pat
             "in f: raise RuntimeError('called again'))",
         ),
     )
+
+
+def test_check_4_says_when_a_layer_s_forward_stops_returning_its_outputs(
+    tmp_path: Path,
+) -> None:
+    """The step forward returns (next_h, cache) until its backward has run, then next_h
+    alone: checks 1 to 3 pass, and check 4, which calls the forward again, says what it got.
+    rnn_forward uses the step forward as it was, so the sequence pair passes."""
+    source = CS231N.replace(
+        "        prev_h, cache = rnn_step_forward(x[:, t], prev_h, Wx, Wh, b)\n",
+        "        prev_h, cache = _step_forward(x[:, t], prev_h, Wx, Wh, b)\n",
+    )
+    path = tmp_path / "rnn_layers.py"
+    path.write_text(
+        source + "\n\n_step_forward, _step_backward = rnn_step_forward, rnn_step_backward\n"
+        "BACKWARD_CALLS = []\n\n\n"
+        "def rnn_step_forward(x, prev_h, Wx, Wh, b):\n"
+        "    next_h, cache = _step_forward(x, prev_h, Wx, Wh, b)\n"
+        "    return next_h if BACKWARD_CALLS else (next_h, cache)\n\n\n"
+        "def rnn_step_backward(dnext_h, cache):\n"
+        "    BACKWARD_CALLS.append(1)\n"
+        "    return _step_backward(dnext_h, cache)\n",
+        encoding="utf-8",
+    )
+    report = grade(path, layout="cs231n", examples=1)
+    assert [c.status for c in report.checks[:3]] == ["passed"] * 3, str(report)
+    assert report.checks[3] == Check(
+        CHECK_4,
+        "FAILED",
+        ("case 1, rnn_step_forward/rnn_step_backward: rnn_step_forward returned ndarray",),
+    )
