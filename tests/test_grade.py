@@ -70,6 +70,28 @@ def test_the_catalogue_s_exact_gradient_is_the_model_s() -> None:
         np.testing.assert_allclose(got[name], value, rtol=1e-12, atol=1e-14)
 
 
+def test_the_catalogue_s_exact_gradient_is_the_model_s_for_logits_a_thousand_apart() -> None:
+    """exp overflows past about 709, so the softmax (4) is computed after subtracting a
+    step's largest logit, which leaves it unchanged. Each step needs its own: here the
+    first step's logits are (1000, 0) and the second's (-1000, 0), as the saturated h
+    is +1 and then -1."""
+    import rnn
+
+    params = {
+        "U": np.array([[50.0, -50.0]]),
+        "W": np.zeros((1, 1)),
+        "V": np.array([[1000.0], [0.0]]),
+        "b": np.zeros(1),
+        "c": np.zeros(2),
+    }
+    x, y, h0 = np.array([[0], [1]]), np.array([[1], [0]]), np.zeros((1, 1))
+    loss, expected = rnn.RNN(**params).loss_and_gradients(x, y, h0)[:2]
+    assert 1999 < loss < 2001  # about 1000 nats at each step
+    got = char_rnn_gradients(params, x, y, h0)
+    for name, value in expected.items():
+        np.testing.assert_allclose(got[name], value, rtol=1e-12, atol=1e-14)
+
+
 # Each mistake as the lines of Karpathy's lossFun that a student gets wrong (and, for the
 # pre-activation, the lines that keep it).
 MIN_CHAR_RNN_MISTAKES = {
