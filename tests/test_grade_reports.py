@@ -675,3 +675,32 @@ def test_a_backward_pass_that_returns_too_few_gradients_is_named_not_its_forward
         "case 1, rnn_step_forward/rnn_step_backward: rnn_step_backward returned 4 values, "
         "expected 5: (dx, dprev_h, dWx, dWh, db)"
     )
+
+
+def test_a_softmax_loss_s_problems_are_each_named_by_its_own_value(tmp_path: Path) -> None:
+    """A temporal_softmax_loss that changes its targets y, returns the loss in a list and dx
+    in float32: check 1 names each problem, and check 2 names the loss it could not read."""
+    path = _student(
+        tmp_path,
+        CS231N,
+        "    return loss, dx_flat.reshape(N, T, V)\n",
+        "    y[0, 0] = (y[0, 0] + 1) % V\n"
+        "    return [loss], dx_flat.reshape(N, T, V).astype(np.float32)\n",
+    )
+    report = grade(path, layout="cs231n", examples=1)
+    assert report.checks[0].details[-3:] == (
+        "case 1: temporal_softmax_loss changed its argument y in place",
+        "case 1: the loss is a list, expected a float",
+        "case 1: dx has dtype float32, expected float64",
+    ), report.checks[0].details
+    assert report.checks[1].details[0].startswith("case 1, temporal_softmax_loss: loss "), str(
+        report
+    )
+
+
+def test_a_softmax_loss_that_returns_only_the_loss_is_told_both_names(tmp_path: Path) -> None:
+    path = _student(
+        tmp_path, CS231N, "    return loss, dx_flat.reshape(N, T, V)\n", "    return loss\n"
+    )
+    text = str(grade(path, layout="cs231n", examples=1))
+    assert "temporal_softmax_loss returned one float64, expected 2 values: (loss, dx)" in text
