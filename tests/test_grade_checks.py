@@ -596,3 +596,21 @@ def test_check_4_says_when_a_layer_s_forward_stops_returning_its_outputs(
         "FAILED",
         ("case 1, rnn_step_forward/rnn_step_backward: rnn_step_forward returned ndarray",),
     )
+
+
+def test_check_4_differentiates_the_student_s_softmax_loss(tmp_path: Path) -> None:
+    """A temporal_softmax_loss whose loss is twice the reference's but whose dx is the
+    reference's: check 3 passes, and check 4 finds dx half its own loss's gradient, a
+    relative error of |a - 2a| / (|a| + |2a|) = 1/3."""
+    old = "    loss = -np.sum(mask_flat * np.log(probs[np.arange(N * T), y_flat])) / N\n"
+    assert CS231N.count(old) == 1
+    path = tmp_path / "rnn_layers.py"
+    path.write_text(CS231N.replace(old, "    loss = 2 * " + old.lstrip()[7:]), encoding="utf-8")
+    report = grade(path, layout="cs231n", examples=1)
+    assert report.checks[2].status == "passed"
+    assert report.checks[3].status == "FAILED"
+    assert (
+        report.checks[3]
+        .details[0]
+        .startswith("case 1, temporal_softmax_loss: dx rel err 0.33 at ")
+    ), report.checks[3].details
