@@ -605,7 +605,8 @@ def test_check_4_differentiates_the_student_s_softmax_loss(tmp_path: Path) -> No
     old = "    loss = -np.sum(mask_flat * np.log(probs[np.arange(N * T), y_flat])) / N\n"
     assert CS231N.count(old) == 1
     path = tmp_path / "rnn_layers.py"
-    path.write_text(CS231N.replace(old, "    loss = 2 * " + old.lstrip()[7:]), encoding="utf-8")
+    twice = "    loss = -2 * np.sum(mask_flat * np.log(probs[np.arange(N * T), y_flat])) / N\n"
+    path.write_text(CS231N.replace(old, twice), encoding="utf-8")
     report = grade(path, layout="cs231n", examples=1)
     assert report.checks[2].status == "passed"
     assert report.checks[3].status == "FAILED"
