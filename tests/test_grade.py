@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from verification.grade import GradeReport, grade
-from verification.mistakes import CATALOGUE, char_rnn_gradients
+from verification.mistakes import CATALOGUE, TRANSPOSED, after_the_pass, char_rnn_gradients
 
 STUDENTS = Path(__file__).resolve().parent / "students"
 MIN_CHAR_RNN = (STUDENTS / "min_char_rnn.py").read_text(encoding="utf-8")
@@ -90,6 +90,21 @@ def test_the_catalogue_s_exact_gradient_is_the_model_s_for_logits_a_thousand_apa
     got = char_rnn_gradients(params, x, y, h0)
     for name, value in expected.items():
         np.testing.assert_allclose(got[name], value, rtol=1e-12, atol=1e-14)
+
+
+def test_transposed_transposes_only_the_weight_gradients() -> None:
+    """ "transposed" is dW written as W's transpose: U, W and V. A state's or an input's
+    gradient of the wrong orientation is a shape for check 1 to name, not this mistake."""
+    rng = np.random.default_rng(0)
+    shapes = {"U": (3, 5), "W": (3, 3), "V": (5, 3), "b": (3,), "c": (5,)}
+    grads = {name: rng.standard_normal(shape) for name, shape in shapes.items()}
+    grads |= {"x": rng.standard_normal((4, 2, 5)), "h0": rng.standard_normal((2, 3))}
+    after = after_the_pass(grads, TRANSPOSED, terms=8)
+    assert after.keys() == grads.keys()
+    for name, g in grads.items():
+        np.testing.assert_array_equal(
+            after[name], g.T if name in ("U", "W", "V") else g, err_msg=name
+        )
 
 
 # Each mistake as the lines of Karpathy's lossFun that a student gets wrong (and, for the
