@@ -615,3 +615,13 @@ def test_check_4_differentiates_the_student_s_softmax_loss(tmp_path: Path) -> No
         .details[0]
         .startswith("case 1, temporal_softmax_loss: dx rel err 0.33 at ")
     ), report.checks[3].details
+
+
+def test_check_4_reads_a_loss_returned_as_the_text_of_a_number(tmp_path: Path) -> None:
+    """Check 1 names a loss returned as a str; check 4 still differentiates the number it
+    spells, converted as numpy converts it, so the backward pass is still checked. A float's
+    str round-trips, so the central differences are those of the exact loss."""
+    path = reference_student(tmp_path, "    return str(loss), grads, h\n")
+    report = grade(f"{path}:f", layout="reference", examples=1)
+    assert "case 1: the loss is a str, expected a float" in report.checks[0].details
+    assert report.checks[3].status == "passed", str(report)
