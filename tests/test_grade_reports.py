@@ -175,6 +175,18 @@ def test_the_report_lists_each_case_with_the_fixed_first_case_first() -> None:
     assert "  1. V=5, H=4, T=4, B=2, weights N(0, 0.5²), h0 random" in str(report)
 
 
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+def test_a_case_says_whether_its_initial_state_is_zero(cell: str) -> None:
+    """Half the drawn cases start from a zero state (for the LSTM, both h and c), and each
+    says so; the others say random."""
+    cases = GRADE._cases("reference", cell, 12, 0)
+    said = {str(case).rpartition(", ")[2] for case in cases}
+    assert said == {"h0 = 0", "h0 random"}
+    for case in cases:
+        zero = not any(np.any(part) for part in GRADE._parts(case.h0))
+        assert str(case).endswith("h0 = 0" if zero else "h0 random"), str(case)
+
+
 def test_the_same_seed_gives_the_same_report(tmp_path: Path) -> None:
     """Cases, upstream gradients and check 4's entries all follow the seed, so a student can
     rerun a grade and compare."""
