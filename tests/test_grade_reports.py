@@ -187,6 +187,27 @@ def test_a_case_says_whether_its_initial_state_is_zero(cell: str) -> None:
         assert str(case).endswith("h0 = 0" if zero else "h0 random"), str(case)
 
 
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+def test_drawn_cases_follow_the_distributions_of_the_module_notes(cell: str) -> None:
+    """Over 100 cases of seed 0: every input and target lies in 0 … V-1, and 0 is among them;
+    each weight divided by its case's s pools to a standard deviation near 1, and a random
+    initial state to one near 0.5, N(0, 0.25)."""
+    cases = GRADE._cases("reference", cell, 100, 0)
+    for case in cases:
+        for data in (case.inputs, case.targets):
+            assert data.shape == (case.T, case.B)
+            assert data.min() >= 0
+            assert data.max() < case.V
+    assert any((case.inputs == 0).any() for case in cases)
+    assert any((case.targets == 0).any() for case in cases)
+    weights = np.concatenate([p.ravel() / c.scale for c in cases for p in c.params.values()])
+    assert 0.95 < weights.std() < 1.05, weights.std()
+    states = [p.ravel() for c in cases for p in GRADE._parts(c.h0) if np.any(p)]
+    pooled = np.concatenate(states)
+    assert pooled.size > 300
+    assert 0.45 < pooled.std() < 0.55, pooled.std()
+
+
 def test_the_same_seed_gives_the_same_report(tmp_path: Path) -> None:
     """Cases, upstream gradients and check 4's entries all follow the seed, so a student can
     rerun a grade and compare."""
