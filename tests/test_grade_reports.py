@@ -215,12 +215,16 @@ def test_drawn_sizes_span_the_ranges_of_the_module_notes(
     layout: str, T: tuple[int, int], B: tuple[int, int]
 ) -> None:
     """V from 1 to 30 and H from 1 to 8; T from 1 to 20 and B from 1 to 4, except that the
-    gist's lossFun reads one stream of at most 8 steps. 300 drawn cases of seed 0 reach
-    each end of each range; for V, each end is missed with odds (29/30)³⁰⁰ < 5e-5."""
+    gist's lossFun reads one stream of at most 8 steps; h(0) zero or not with even odds.
+    300 drawn cases of seed 0 reach each end of each range; for V, each end is missed with
+    odds (29/30)³⁰⁰ < 5e-5."""
     drawn = GRADE._cases(layout, "rnn", 301, 0)[1:]
     for name, (low, high) in {"V": (1, 30), "H": (1, 8), "T": T, "B": B}.items():
         sizes = [getattr(case, name) for case in drawn]
         assert (min(sizes), max(sizes)) == (low, high), name
+    # h(0) is zero with even odds: 150 ± 8.7 of 300
+    zero = sum(not np.any(case.h0) for case in drawn)
+    assert 120 < zero < 180, zero
 
 
 def test_the_same_seed_gives_the_same_report(tmp_path: Path) -> None:
