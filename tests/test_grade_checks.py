@@ -625,3 +625,51 @@ def test_check_4_reads_a_loss_returned_as_the_text_of_a_number(tmp_path: Path) -
     report = grade(f"{path}:f", layout="reference", examples=1)
     assert "case 1: the loss is a str, expected a float" in report.checks[0].details
     assert report.checks[3].status == "passed", str(report)
+
+
+def test_check_4_names_a_layer_output_of_the_wrong_shape(tmp_path: Path) -> None:
+    """rnn_forward returns h time-major, (T, N, H), while its backward is right. The first
+    case has N = 2, T = 4, H = 4: ⟨upstream, output⟩ is undefined for h of shape (4, 2, 4), so
+    check 4 says why instead of multiplying arrays that do not match."""
+    path = tmp_path / "rnn_layers.py"
+    path.write_text(
+        CS231N.replace("    return h, caches\n", "    return h.transpose(1, 0, 2), caches\n"),
+        encoding="utf-8",
+    )
+    report = grade(path, layout="cs231n", examples=1)
+    assert "case 1: h has shape (4, 2, 4), expected (2, 4, 4)" in report.checks[0].details
+    assert report.checks[2].status == "passed", str(report)
+    assert report.checks[3] == Check(
+        CHECK_4,
+        "FAILED",
+        (
+            "case 1, rnn_forward/rnn_backward: rnn_forward's h has shape (4, 2, 4), "
+            "expected (2, 4, 4)",
+        ),
+    )
+
+
+def test_check_4_names_a_layer_output_that_is_not_numbers(tmp_path: Path) -> None:
+    """The step forward returns its output as a word. rnn_forward then raises, which check 1
+    reports as the student's; the step pair's backward is right, and check 4 says that the
+    output it would differentiate is not numbers."""
+    path = tmp_path / "rnn_layers.py"
+    path.write_text(
+        CS231N.replace(
+            "    return next_h, (x, prev_h, Wx, Wh, next_h)\n",
+            "    return 'tanh', (x, prev_h, Wx, Wh, next_h)\n",
+        ),
+        encoding="utf-8",
+    )
+    report = grade(path, layout="cs231n", examples=1)
+    assert "case 1: next_h is a str, expected a numpy array of shape (2, 4)" in (
+        report.checks[0].details
+    ), str(report)
+    assert report.checks[3] == Check(
+        CHECK_4,
+        "FAILED",
+        (
+            "case 1, rnn_step_forward/rnn_step_backward: "
+            "rnn_step_forward's next_h is a str, not numbers",
+        ),
+    )

@@ -1108,14 +1108,25 @@ def _cs231n_pair(student: _Student, pair: _Pair, k: int) -> _Trial:
 
     def call(p: dict[str, Any]) -> _Reply:
         reply = student.call(forward, [p[n] for n in input_names], input_names)
-        if reply.problem is None and isinstance(reply.values, tuple):
+        if reply.problem is not None or not isinstance(reply.values, tuple):
             return _Reply(
-                values=sum(
-                    float(np.sum(np.asarray(value, dtype=np.float64) * up))
-                    for value, up in zip(reply.values, upstream, strict=False)
-                )
+                problem=reply.problem or f"{forward} returned {type(reply.values).__name__}"
             )
-        return _Reply(problem=reply.problem or f"{forward} returned {type(reply.values).__name__}")
+        total = 0.0
+        for name, value, up in zip(out_names, reply.values, upstream, strict=False):
+            # ⟨upstream, output⟩ needs each output as an array of numbers of the upstream's shape
+            try:
+                output = np.asarray(value, dtype=np.float64)
+            except (TypeError, ValueError):
+                return _Reply(
+                    problem=f"{forward}'s {name} is a {type(value).__name__}, not numbers"
+                )
+            if output.shape != up.shape:
+                return _Reply(
+                    problem=f"{forward}'s {name} has shape {output.shape}, expected {up.shape}"
+                )
+            total += float(np.sum(output * up))
+        return _Reply(values=total)
 
     trial.loss_fn = _student_loss(call)
     return trial
