@@ -562,6 +562,17 @@ def test_grads_without_a_key_is_told_the_keys_it_has_and_needs(tmp_path: Path) -
     )
 
 
+def test_grads_with_keys_of_other_types_is_told_each_key(tmp_path: Path) -> None:
+    """Keys that Python cannot sort together (an int among the strs) are listed by their
+    reprs, sorted, rather than ending the grade."""
+    path = reference_student(tmp_path, "    grads[0] = grads['c']\n    return loss, grads, h\n")
+    report = grade(f"{path}:f", layout="reference", examples=1)
+    assert report.checks[0].details == (
+        "case 1: grads is ['U', 'V', 'W', 'b', 'c', 0], expected a dict with keys "
+        "['U', 'V', 'W', 'b', 'c']",
+    )
+
+
 def test_unpack_names_what_a_function_returned_and_what_it_should_have() -> None:
     Trial, Reply, unpack = GRADE._Trial, GRADE._Reply, GRADE._unpack
     names = ("h", "cache")

@@ -842,7 +842,11 @@ def _reference(student: _Student, name: str, case: _Case, k: int, cell: str) -> 
             trial.values.append((label, _as_array(trial, label, got, expected.shape), expected))
     got_grads = values[1]
     if not isinstance(got_grads, dict) or set(got_grads) != set(grads):
-        keys = sorted(got_grads) if isinstance(got_grads, dict) else type(got_grads).__name__
+        keys = (
+            f"[{', '.join(sorted(map(repr, got_grads)))}]"  # keys of any types, as written
+            if isinstance(got_grads, dict)
+            else type(got_grads).__name__
+        )
         trial.shape_problems.append(f"grads is {keys}, expected a dict with keys {sorted(grads)}")
         return [trial]
     variants = (
