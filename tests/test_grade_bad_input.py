@@ -502,3 +502,110 @@ def test_a_flat_last_hidden_state_is_named_hlast_in_checks_1_and_2(tmp_path: Pat
     (value,) = report.checks[1].details
     shown = "case 1, lossFun: hlast has shape (4,), expected (4, 1): yours array (4,) with max "
     assert value.startswith(shown), value
+
+
+def test_a_named_tuple_from_a_module_beside_the_file_is_graded_as_a_tuple(
+    tmp_path: Path,
+) -> None:
+    """cs231n students often keep a cache in a named tuple of a helper module. The replies
+    reach the grader as data, so the grader's process, which cannot import that module (it
+    is not on the grader's path), still reads them, and the correct file passes."""
+    (tmp_path / "layer_cache.py").write_text(
+        "import collections\nCache = collections.namedtuple('Cache', 'x prev_h Wx Wh next_h')\n",
+        encoding="utf-8",
+    )
+    source = (STUDENTS / "cs231n_rnn.py").read_text(encoding="utf-8")
+    old = "    return next_h, (x, prev_h, Wx, Wh, next_h)\n"
+    assert source.count(old) == 1
+    path = _write(
+        tmp_path,
+        "from layer_cache import Cache\n"
+        + source.replace(old, "    return next_h, Cache(x, prev_h, Wx, Wh, next_h)\n"),
+    )
+    assert "layer_cache" not in sys.modules
+    report = grade(path, layout="cs231n", examples=2)
+    assert report.passed, str(report)
+    assert "layer_cache" not in sys.modules
+
+
+def test_a_huge_returned_array_is_named_by_its_shape_not_sent(tmp_path: Path) -> None:
+    """An array of more than SENT_LIMIT entries stays in the student's process: the report
+    names its shape, and the grade does not copy it back for each call of check 4."""
+    path = _with_return(
+        tmp_path, "    return loss, dWxh, dWhh, dWhy, dbh, dby, np.zeros((1001, 1000))"
+    )
+    report = grade(path, layout="min-char-rnn", examples=1)
+    assert "case 1: hlast is a ndarray of shape (1001, 1000), expected an array (4, 1)" in (
+        report.checks[0].details
+    ), str(report)
+    assert report.checks[3].status == "passed", str(report)
+
+
+@pytest.mark.parametrize(
+    ("value", "name"),
+    [
+        ("lambda: 0.0", "function"),
+        ("threading.Lock()", "lock"),
+        ("(x for x in [1.0])", "generator"),
+    ],
+)
+def test_a_loss_that_cannot_be_sent_is_named_by_its_own_type(
+    tmp_path: Path, value: str, name: str
+) -> None:
+    """Checks 1 and 4 name the type the student's code returned."""
+    path = _with_return(
+        tmp_path,
+        f"    import threading\n"
+        f"    return {value}, dWxh, dWhh, dWhy, dbh, dby, hs[len(inputs) - 1]",
+    )
+    report = grade(path, layout="min-char-rnn", examples=1)
+    assert f"case 1: the loss is a {name}, expected a float" in report.checks[0].details
+    assert f"case 1, lossFun: the loss is a {name}, not a number" in report.checks[3].details, str(
+        report
+    )
+
+
+def test_a_loss_too_large_for_a_float_is_named_in_checks_1_and_4(tmp_path: Path) -> None:
+    path = _with_return(
+        tmp_path, "    return 10**400, dWxh, dWhh, dWhy, dbh, dby, hs[len(inputs) - 1]"
+    )
+    report = grade(path, layout="min-char-rnn", examples=1)
+    assert "case 1: the loss is a int too large for a float" in report.checks[0].details
+    assert "case 1, lossFun: the loss is a int, not a number" in report.checks[3].details
+
+
+@pytest.mark.parametrize(
+    ("loss", "name"), [("np.array('21.3')", "ndarray"), ("np.array(True)", "ndarray")]
+)
+def test_a_loss_array_of_text_or_truth_is_not_a_number(
+    tmp_path: Path, loss: str, name: str
+) -> None:
+    path = _with_return(
+        tmp_path, f"    return {loss}, dWxh, dWhh, dWhy, dbh, dby, hs[len(inputs) - 1]"
+    )
+    report = grade(path, layout="min-char-rnn", examples=1)
+    assert f"case 1: the loss is a {name}, expected a float" in report.checks[0].details
+
+
+def test_a_gradient_of_numbers_too_large_for_floats_is_named(tmp_path: Path) -> None:
+    path = _with_return(
+        tmp_path, "    return loss, [[10**400]], dWhh, dWhy, dbh, dby, hs[len(inputs) - 1]"
+    )
+    report = grade(path, layout="min-char-rnn", examples=1)
+    assert "case 1: dWxh is a list, expected a numpy array of shape (4, 5)" in (
+        report.checks[0].details
+    )
+    assert "lossFun: dWxh could not be read (case 1)" in report.checks[2].details, str(report)
+
+
+def test_check_4_says_when_the_loss_function_later_returns_an_empty_tuple(tmp_path: Path) -> None:
+    """Check 4 calls lossFun again; this one answers the first call only."""
+    path = _write(
+        tmp_path,
+        MIN_CHAR_RNN.replace("def lossFun(", "CALLS = []\n\n\ndef lossFun(", 1).replace(
+            RETURN, "    CALLS.append(1)\n    if len(CALLS) > 1:\n        return ()\n" + RETURN
+        ),
+    )
+    report = grade(path, layout="min-char-rnn", examples=1)
+    assert [c.status for c in report.checks[:3]] == ["passed"] * 3, str(report)
+    assert report.checks[3].details == ("case 1, lossFun: it returned an empty tuple, not a loss",)

@@ -3,8 +3,10 @@ replies, captured output, changed arguments, stored results and opaque values.""
 
 from __future__ import annotations
 
+import collections
 import importlib
 import importlib.machinery
+import io
 import os
 import pickle
 import sys
@@ -18,9 +20,12 @@ import pytest
 
 from verification.grade import (
     DEFINED,
+    SENT_LIMIT,
     Diagnosis,
     GradingError,
     _Capture,
+    _data,
+    _DataUnpickler,
     _describe,
     _Opaque,
     _Ref,
@@ -548,10 +553,12 @@ def test_the_student_s_process_starts_no_process_of_its_own(tmp_path: Path) -> N
     )
 
 
-def test_a_named_tuple_arrives_as_itself(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A result that can be pickled is sent as it was returned: a named tuple of an
-    importable module stays one; only a result that cannot be pickled is rebuilt, value by
-    value, as a plain tuple."""
+def test_a_named_tuple_of_the_student_s_module_arrives_as_a_plain_tuple(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replies carry data only: a named tuple from a module beside the student's file
+    arrives as the tuple of its values, so the grader's process never imports that module
+    (which it could not find, or would run) to read the reply."""
     monkeypatch.setattr(sys, "path", list(sys.path))
     (tmp_path / "named_results_beside.py").write_text(
         "import collections\nResult = collections.namedtuple('Result', 'loss h')\n",
@@ -568,7 +575,55 @@ def test_a_named_tuple_arrives_as_itself(tmp_path: Path, monkeypatch: pytest.Mon
     finally:
         sys.modules.pop("named_results_beside", None)
     result, output = pipe.sent[2].values
-    assert (type(result).__name__, result, output) == ("Result", (1.0, 2.0), ("", 0))
+    assert (type(result), result, output) == (tuple, (1.0, 2.0), ("", 0))
+
+
+class _Loud(float):
+    """A float subclass, as a student's code might define one."""
+
+
+def test_data_keeps_numbers_text_arrays_and_containers_and_names_the_rest() -> None:
+    subclass = np.eye(2).view(type("Sub", (np.ndarray,), {}))
+    masked = np.ma.masked_array([1.0, 2.0], mask=[False, True])
+    kept = _data((1, 2.5, 1j, "s", b"b", None, True, [np.float32(1)], {"k": np.arange(3)}))
+    assert kept == (1, 2.5, 1j, "s", b"b", None, True, [np.float32(1)], {"k": kept[-1]["k"]})
+    assert type(kept[7][0]) is np.float32
+    np.testing.assert_array_equal(kept[-1]["k"], np.arange(3))
+    sent_subclass, sent_masked = _data((subclass, masked))
+    assert type(sent_subclass) is np.ndarray
+    assert type(sent_masked) is np.ndarray
+    np.testing.assert_array_equal(sent_subclass, np.eye(2))
+    np.testing.assert_array_equal(sent_masked, [1.0, 2.0])
+    assert _data(_Loud(1.0)) == _Opaque("_Loud")
+    assert _data(np.array([None, 1.0])) == _Opaque("ndarray")
+    assert _data((1.0, {1, 2})) == (1.0, _Opaque("set"))
+    assert _data(np.zeros(SENT_LIMIT + 1)) == _Opaque(f"ndarray of shape ({SENT_LIMIT + 1},)")
+    assert _data(np.zeros(SENT_LIMIT)).shape == (SENT_LIMIT,)
+    looped: list[Any] = [1.0]
+    looped.append(looped)
+    assert _data(looped) == [1.0, _Opaque("list that holds itself")]
+
+
+def test_data_names_a_container_it_cannot_take_apart() -> None:
+    class Broken(tuple):  # type: ignore[type-arg]
+        def __iter__(self) -> Any:
+            raise RuntimeError("no")
+
+    assert _data(Broken((1, 2))) == _Opaque("Broken")
+
+
+def test_the_grader_unpickles_what_data_sends_and_refuses_any_other_global() -> None:
+    """A reply forged by the student's code cannot run code in the grader's process."""
+    reply = _Reply(values=(_data((np.arange(3.0), np.float64(2), 1j, b"x")), ("", 0)))
+    for protocol in range(2, pickle.HIGHEST_PROTOCOL + 1):
+        back = _DataUnpickler(io.BytesIO(pickle.dumps(reply, protocol=protocol))).load()
+        (array, *rest), _ = back.values
+        np.testing.assert_array_equal(array, np.arange(3.0))
+        assert rest == [np.float64(2), 1j, b"x"]
+        assert type(rest[0]) is np.float64
+    forged = pickle.dumps(_Reply(values=(collections.OrderedDict(), ("", 0))))
+    with pytest.raises(pickle.UnpicklingError, match=r"collections\.OrderedDict is not one"):
+        _DataUnpickler(io.BytesIO(forged)).load()
 
 
 def test_a_number_the_student_replaces_by_an_array_is_a_change() -> None:

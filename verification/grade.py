@@ -151,6 +151,9 @@ STARTUP_TIMEOUT = 120.0
 """Seconds the grader waits for the student's process to start Python and numpy."""
 OUTPUT_LIMIT = 2000
 """Characters of the student's output that a report shows."""
+SENT_LIMIT = 10**6
+"""Entries of the largest array the student's process sends back; a larger one is sent as
+its type and shape only (every array of a case holds a few hundred entries)."""
 CENTRAL_ENTRIES = 30
 """Check 4 compares this many entries of each gradient (drawn from the seed)."""
 CLIP = 5.0
@@ -361,13 +364,77 @@ def _describe(err: BaseException, path: str) -> str:
     return f"{type(err).__name__}{': ' + message if message else ''}{where}"
 
 
-def _portable(value: Any) -> Any:
-    """The value, or an :class:`_Opaque` stand-in if it cannot be pickled."""
+def _data(value: Any) -> Any:
+    """The value as data only, to send to the grader's process.
+
+    Numbers, text, bytes and None, numpy arrays and scalars of any dtype but object (an
+    array subclass becomes a plain array), and tuples, lists and dicts of these are kept;
+    anything else, an array of more than :data:`SENT_LIMIT` entries, and a container that
+    holds itself become an :class:`_Opaque` naming the type. The grader's process then
+    unpickles only data, with :class:`_DataUnpickler`: no class of the student's is imported
+    there, and no code of the student's runs there.
+    """
     try:
-        pickle.dumps(value)
-    except Exception:
+        return _data_of(value, frozenset())
+    except Exception:  # a container whose iteration raises, say
         return _Opaque(type(value).__name__)
-    return value
+
+
+def _data_of(value: Any, holders: frozenset[int]) -> Any:
+    kind = type(value)
+    if kind in (type(None), bool, int, float, complex, str, bytes):
+        return value
+    if isinstance(value, (np.ndarray, np.generic)) and value.dtype != object:
+        if value.size > SENT_LIMIT:
+            return _Opaque(f"{kind.__name__} of shape {value.shape}")
+        array = np.array(value, copy=True, subok=False)
+        return array if isinstance(value, np.ndarray) else array[()]
+    if id(value) in holders:
+        return _Opaque(f"{kind.__name__} that holds itself")
+    holders = holders | {id(value)}
+    if isinstance(value, tuple):
+        return tuple(_data_of(v, holders) for v in value)
+    if isinstance(value, list):
+        return [_data_of(v, holders) for v in value]
+    if isinstance(value, dict):
+        return {_data_of(k, holders): _data_of(v, holders) for k, v in value.items()}
+    return _Opaque(kind.__name__)
+
+
+def _type_name(value: Any) -> str:
+    """The name of the value's type, as the student's code made it."""
+    return value.type_name if isinstance(value, _Opaque) else type(value).__name__
+
+
+class _DataUnpickler(pickle.Unpickler):
+    """Unpickles the student's replies, refusing every global but those of :func:`_data`'s
+    types, so that a reply the student's code forged cannot run code in the grader."""
+
+    ALLOWED = frozenset(
+        {
+            ("verification.grade", "_Reply"),
+            ("verification.grade", "_Opaque"),
+            ("builtins", "complex"),
+            ("__builtin__", "complex"),  # its name in pickle protocol 2
+            ("_codecs", "encode"),  # bytes, in pickle protocol 2
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+        }
+        | {
+            (f"numpy.{core}.{module}", name)  # numpy 1 has numpy.core, numpy 2 numpy._core
+            for core in ("core", "_core")
+            for module, name in (
+                ("multiarray", "_reconstruct"),
+                ("multiarray", "scalar"),
+                ("numeric", "_frombuffer"),
+            )
+        }
+    )
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"{module}.{name} is not one of the types sent")
+        return super().find_class(module, name)
 
 
 def _same(before: Any, after: Any) -> bool:
@@ -453,13 +520,7 @@ def _serve(conn: Any, path: str) -> None:
             changed += [n for n in names if not _same(before[1][n], namespace[n])]
         if keep:
             stored[keep] = result
-        taken = capture.take()
-        try:
-            conn.send(_Reply(values=(result, taken), changed=tuple(changed)))
-        except Exception:  # a value that cannot be pickled: send its type in its place
-            if isinstance(result, tuple):
-                result = tuple(map(_portable, result))
-            conn.send(_Reply(values=(_portable(result), taken), changed=tuple(changed)))
+        conn.send(_Reply(values=(_data(result), capture.take()), changed=tuple(changed)))
 
 
 def _script_hint() -> str:
@@ -513,12 +574,19 @@ class _Student:
         """The next message, or None after recording in ``stopped`` why none came."""
         if self._conn.poll(timeout):
             try:
-                return self._conn.recv()
+                return _DataUnpickler(io.BytesIO(self._conn.recv_bytes())).load()
             except EOFError:
                 self._process.join()
                 self.stopped = (
                     f"the process ended while {doing} (exit status {self._process.exitcode})"
                 )
+                return None
+            except Exception as err:  # not what _serve sends: the student's code sent it
+                self.stopped = (
+                    f"the process sent what the grader does not read while {doing} ({err}); "
+                    "stopped"
+                )
+                self.close()
                 return None
         self.stopped = f"no answer after {timeout:g} s while {doing} ({limit}); stopped"
         self.close()
@@ -698,8 +766,7 @@ def _unpack(
     listed = f"({', '.join(names)})"
     if not isinstance(values, tuple):
         trial.failure = (
-            f"{function} returned one {type(values).__name__}, expected {len(names)} values: "
-            f"{listed}"
+            f"{function} returned one {_type_name(values)}, expected {len(names)} values: {listed}"
         )
         return None
     if len(values) != len(names):
@@ -716,11 +783,11 @@ def _as_array(trial: _Trial, name: str, value: Any, shape: tuple[int, ...]) -> A
         return None
     if not isinstance(value, np.ndarray):
         trial.shape_problems.append(
-            f"{name} is a {type(value).__name__}, expected a numpy array of shape {shape}"
+            f"{name} is a {_type_name(value)}, expected a numpy array of shape {shape}"
         )
         try:
             value = np.asarray(value, dtype=np.float64)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             return None
     if value.dtype != np.float64:
         trial.shape_problems.append(f"{name} has dtype {value.dtype}, expected float64")
@@ -733,11 +800,18 @@ def _as_array(trial: _Trial, name: str, value: Any, shape: tuple[int, ...]) -> A
 
 
 def _as_loss(trial: _Trial, value: Any) -> float | None:
-    if isinstance(value, (float, int, np.floating, np.integer)) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, np.ndarray) and value.size == 1:
-        return float(value.reshape(()))
-    trial.shape_problems.append(f"the loss is a {type(value).__name__}, expected a float")
+    """The loss as a float if it is a real number (or an array of one); records any other
+    problem."""
+    number = isinstance(value, (float, int, np.floating, np.integer)) and not isinstance(
+        value, bool
+    )
+    if number or (isinstance(value, np.ndarray) and value.size == 1 and value.dtype.kind in "iuf"):
+        try:
+            return float(np.reshape(value, ()) if isinstance(value, np.ndarray) else value)
+        except OverflowError:  # an int beyond float64's range
+            trial.shape_problems.append(f"the loss is a {_type_name(value)} too large for a float")
+            return None
+    trial.shape_problems.append(f"the loss is a {_type_name(value)}, expected a float")
     return None
 
 
@@ -746,11 +820,14 @@ def _student_loss(call: Callable[[dict[str, Any]], _Reply]) -> Any:
         reply = call(p)
         if reply.problem is not None:
             raise _StudentFailed(reply.problem)
-        loss = reply.values[0] if isinstance(reply.values, tuple) else reply.values
+        values = reply.values
+        if isinstance(values, tuple) and not values:
+            raise _StudentFailed("it returned an empty tuple, not a loss")
+        loss = values[0] if isinstance(values, tuple) else values
         try:
             return float(np.asarray(loss, dtype=np.float64).sum())
-        except (TypeError, ValueError):
-            raise _StudentFailed(f"the loss is a {type(loss).__name__}, not a number") from None
+        except (TypeError, ValueError, OverflowError):
+            raise _StudentFailed(f"the loss is a {_type_name(loss)}, not a number") from None
 
     return loss_fn
 
@@ -845,7 +922,7 @@ def _reference(student: _Student, name: str, case: _Case, k: int, cell: str) -> 
         keys = (
             f"[{', '.join(sorted(map(repr, got_grads)))}]"  # keys of any types, as written
             if isinstance(got_grads, dict)
-            else type(got_grads).__name__
+            else _type_name(got_grads)
         )
         trial.shape_problems.append(f"grads is {keys}, expected a dict with keys {sorted(grads)}")
         return [trial]
@@ -1114,17 +1191,15 @@ def _cs231n_pair(student: _Student, pair: _Pair, k: int) -> _Trial:
         reply = student.call(forward, [p[n] for n in input_names], input_names)
         if reply.problem is not None or not isinstance(reply.values, tuple):
             return _Reply(
-                problem=reply.problem or f"{forward} returned {type(reply.values).__name__}"
+                problem=reply.problem or f"{forward} returned {_type_name(reply.values)}"
             )
         total = 0.0
         for name, value, up in zip(out_names, reply.values, upstream, strict=False):
             # ⟨upstream, output⟩ needs each output as an array of numbers of the upstream's shape
             try:
                 output = np.asarray(value, dtype=np.float64)
-            except (TypeError, ValueError):
-                return _Reply(
-                    problem=f"{forward}'s {name} is a {type(value).__name__}, not numbers"
-                )
+            except (TypeError, ValueError, OverflowError):
+                return _Reply(problem=f"{forward}'s {name} is a {_type_name(value)}, not numbers")
             if output.shape != up.shape:
                 return _Reply(
                     problem=f"{forward}'s {name} has shape {output.shape}, expected {up.shape}"
