@@ -609,3 +609,24 @@ def test_check_4_says_when_the_loss_function_later_returns_an_empty_tuple(tmp_pa
     report = grade(path, layout="min-char-rnn", examples=1)
     assert [c.status for c in report.checks[:3]] == ["passed"] * 3, str(report)
     assert report.checks[3].details == ("case 1, lossFun: it returned an empty tuple, not a loss",)
+
+
+def test_complex_values_are_never_read_as_their_real_part(tmp_path: Path) -> None:
+    """numpy would keep a complex number's real part, with a warning, and the grade would
+    pass on it; the grader refuses it instead: a complex loss in checks 1 and 4, a list of
+    complex gradient entries in checks 1 and 3."""
+    path = _with_return(
+        tmp_path, "    return loss + 0j, dWxh, dWhh, dWhy, dbh, dby, hs[len(inputs) - 1]"
+    )
+    report = grade(path, layout="min-char-rnn", examples=1)
+    assert report.checks[0].details == ("case 1: the loss is a complex128, expected a float",)
+    assert report.checks[3].details == ("case 1, lossFun: the loss is a complex128, not a number",)
+    path = _with_return(
+        tmp_path,
+        "    return loss, (dWxh + 1j).tolist(), dWhh, dWhy, dbh, dby, hs[len(inputs) - 1]",
+    )
+    report = grade(path, layout="min-char-rnn", examples=1)
+    assert report.checks[0].details == (
+        "case 1: dWxh is a list, expected a numpy array of shape (4, 5)",
+    )
+    assert "lossFun: dWxh could not be read (case 1)" in report.checks[2].details

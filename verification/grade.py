@@ -785,15 +785,15 @@ def _as_array(trial: _Trial, name: str, value: Any, shape: tuple[int, ...]) -> A
         trial.shape_problems.append(
             f"{name} is a {_type_name(value)}, expected a numpy array of shape {shape}"
         )
-        try:
-            value = np.asarray(value, dtype=np.float64)
-        except (TypeError, ValueError, OverflowError):
+        value = _real(value)
+        if value is None:
             return None
     if value.dtype != np.float64:
         trial.shape_problems.append(f"{name} has dtype {value.dtype}, expected float64")
         if not np.can_cast(value.dtype, np.float64, casting="same_kind"):
             return None
-        value = value.astype(np.float64)
+        with np.errstate(over="ignore"):  # a long double beyond float64 becomes inf
+            value = value.astype(np.float64)
     if value.shape != shape:
         trial.shape_problems.append(f"{name} has shape {value.shape}, expected {shape}")
     return value
@@ -815,6 +815,19 @@ def _as_loss(trial: _Trial, value: Any) -> float | None:
     return None
 
 
+def _real(value: Any) -> FloatArray | None:
+    """The value as a float64 array if it holds real numbers (or their text), else None:
+    never a complex number's real part, and never an object array's guess."""
+    try:
+        array = np.asarray(value)
+        if array.dtype.kind not in "biufUS":
+            return None
+        with np.errstate(over="ignore"):  # a long double beyond float64 becomes inf
+            return array.astype(np.float64)
+    except (TypeError, ValueError, OverflowError):  # ragged lists, text of no number
+        return None
+
+
 def _student_loss(call: Callable[[dict[str, Any]], _Reply]) -> Any:
     def loss_fn(p: dict[str, Any]) -> float:
         reply = call(p)
@@ -824,10 +837,10 @@ def _student_loss(call: Callable[[dict[str, Any]], _Reply]) -> Any:
         if isinstance(values, tuple) and not values:
             raise _StudentFailed("it returned an empty tuple, not a loss")
         loss = values[0] if isinstance(values, tuple) else values
-        try:
-            return float(np.asarray(loss, dtype=np.float64).sum())
-        except (TypeError, ValueError, OverflowError):
-            raise _StudentFailed(f"the loss is a {_type_name(loss)}, not a number") from None
+        real = _real(loss)
+        if real is None:
+            raise _StudentFailed(f"the loss is a {_type_name(loss)}, not a number")
+        return float(real.sum())
 
     return loss_fn
 
@@ -1196,9 +1209,8 @@ def _cs231n_pair(student: _Student, pair: _Pair, k: int) -> _Trial:
         total = 0.0
         for name, value, up in zip(out_names, reply.values, upstream, strict=False):
             # ⟨upstream, output⟩ needs each output as an array of numbers of the upstream's shape
-            try:
-                output = np.asarray(value, dtype=np.float64)
-            except (TypeError, ValueError, OverflowError):
+            output = _real(value)
+            if output is None:
                 return _Reply(problem=f"{forward}'s {name} is a {_type_name(value)}, not numbers")
             if output.shape != up.shape:
                 return _Reply(
