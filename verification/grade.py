@@ -76,7 +76,11 @@ grade cannot grade). The grader waits at most ``timeout`` seconds for each call 
 import), then stops that process: a student function that loops forever fails the grade
 instead of hanging it. The student's output to ``sys.stdout`` and ``sys.stderr`` is
 captured, and its first :data:`OUTPUT_LIMIT` characters are shown; the process's file
-descriptors 1 and 2 point to ``/dev/null``.
+descriptors 1 and 2 point to ``/dev/null``. What the student's functions return comes back
+as data only: numbers, text, numpy arrays and scalars, and tuples, lists and dicts of them.
+Any other value (a named tuple becomes a plain tuple), and an array of more than
+:data:`SENT_LIMIT` entries, arrives as the name of its type, which the report shows; the
+grader's process never imports a module of the student's, and never runs the student's code.
 """
 
 from __future__ import annotations
