@@ -594,6 +594,9 @@ def test_data_keeps_numbers_text_arrays_and_containers_and_names_the_rest() -> N
     assert type(sent_masked) is np.ndarray
     np.testing.assert_array_equal(sent_subclass, np.eye(2))
     np.testing.assert_array_equal(sent_masked, [1.0, 2.0])
+    assert type(_data(np.array(2.0))) is np.ndarray  # a 0-d array stays one, not a scalar
+    nested = {(1, 2): [1.0], "k": {"j": (2.0,)}}
+    assert _data(nested) == nested
     assert _data(_Loud(1.0)) == _Opaque("_Loud")
     assert _data(np.array([None, 1.0])) == _Opaque("ndarray")
     assert _data((1.0, {1, 2})) == (1.0, _Opaque("set"))
