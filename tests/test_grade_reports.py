@@ -603,6 +603,17 @@ def test_unpack_names_what_a_function_returned_and_what_it_should_have() -> None
     assert (trial.failure, trial.shape_problems) == ("f raised ValueError", [])
 
 
+def test_real_reads_numbers_and_their_text_and_refuses_the_rest() -> None:
+    real = GRADE._real
+    assert real([1, 2.5]).tolist() == [1.0, 2.5]
+    assert real(np.array(["21.5"])).tolist() == [21.5]
+    assert real(b"3").tolist() == 3.0
+    for refused in (1j, [1j], "abc", [[1.0], [1.0, 2.0]], [10**400], np.zeros(1, "M8[s]")):
+        assert real(refused) is None, refused
+    # a long double beyond float64 (x86's is wider) becomes inf, without a warning
+    assert real([np.longdouble("1e4000")]).tolist() == [np.inf]
+
+
 def test_as_array_converts_what_it_can_to_float64_and_names_each_problem() -> None:
     Trial, as_array = GRADE._Trial, GRADE._as_array
 
