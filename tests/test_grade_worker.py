@@ -116,8 +116,8 @@ def test_the_child_reports_start_import_output_and_each_call(tmp_path: Path) -> 
 
 
 def test_unwatched_calls_report_no_changes_and_send_values_as_they_are(tmp_path: Path) -> None:
-    """Check 4's calls skip the comparison with a copy of the arguments; an unpicklable value
-    still arrives as its type, and the others as they were returned."""
+    """Check 4's calls skip the comparison with a copy of the arguments; a value that is not
+    data (a function) still arrives as its type, and the others as they were returned."""
     a = np.arange(3.0)
     sent = _serve_requests(
         tmp_path,
@@ -465,8 +465,8 @@ def test_globals_a_call_changes_in_place_are_reported_when_watched(tmp_path: Pat
 def test_a_result_that_cannot_be_sent_still_reports_the_changed_arguments(
     tmp_path: Path,
 ) -> None:
-    """The reply that sends an unpicklable result as its type keeps the names of the
-    arguments the call changed, whether the result is a tuple or not."""
+    """The reply that sends a result that is not data (a function) as its type keeps the
+    names of the arguments the call changed, whether the result is a tuple or not."""
     path = tmp_path / "student.py"
     path.write_text(
         "def whole(a):\n"
@@ -599,6 +599,7 @@ def test_data_keeps_numbers_text_arrays_and_containers_and_names_the_rest() -> N
     assert _data(nested) == nested
     assert _data(_Loud(1.0)) == _Opaque("_Loud")
     assert _data(np.array([None, 1.0])) == _Opaque("ndarray")
+    assert _data(np.zeros(1, dtype=[("a", "f8"), ("b", object)])) == _Opaque("ndarray")
     assert _data((1.0, {1, 2})) == (1.0, _Opaque("set"))
     assert _data(np.zeros(SENT_LIMIT + 1)) == _Opaque(f"ndarray of shape ({SENT_LIMIT + 1},)")
     assert _data(np.zeros(SENT_LIMIT)).shape == (SENT_LIMIT,)

@@ -371,9 +371,9 @@ def _describe(err: BaseException, path: str) -> str:
 def _data(value: Any) -> Any:
     """The value as data only, to send to the grader's process.
 
-    Numbers, text, bytes and None, numpy arrays and scalars of any dtype but object (an
-    array subclass becomes a plain array), and tuples, lists and dicts of these are kept;
-    anything else, an array of more than :data:`SENT_LIMIT` entries, and a container that
+    Numbers, text, bytes and None, numpy arrays and scalars of a dtype that holds no Python
+    objects (an array subclass becomes a plain array), and tuples, lists and dicts of these
+    are kept; anything else, an array of more than :data:`SENT_LIMIT` entries, and a container that
     holds itself become an :class:`_Opaque` naming the type. The grader's process then
     unpickles only data, with :class:`_DataUnpickler`: no class of the student's is imported
     there, and no code of the student's runs there.
@@ -388,7 +388,7 @@ def _data_of(value: Any, holders: frozenset[int]) -> Any:
     kind = type(value)
     if kind in (type(None), bool, int, float, complex, str, bytes):
         return value
-    if isinstance(value, (np.ndarray, np.generic)) and value.dtype != object:
+    if isinstance(value, (np.ndarray, np.generic)) and not value.dtype.hasobject:
         if value.size > SENT_LIMIT:
             return _Opaque(f"{kind.__name__} of shape {value.shape}")
         array = np.array(value, copy=True, subok=False)
