@@ -630,9 +630,11 @@ def test_as_array_converts_what_it_can_to_float64_and_names_each_problem() -> No
         "dW has shape (1, 3), expected (3,)",
     ]
 
-    # a wider float (x86's long double) is cast down like float32 is cast up
-    got = as_array(Trial("f", 0), "dW", np.array([0.5, 2.0], dtype=np.longdouble), (2,))
-    assert (got.dtype, got.tolist()) == (np.float64, [0.5, 2.0])
+    # a wider float (x86's long double) is cast down like float32 is cast up, and an entry
+    # beyond float64's range becomes inf without a warning, which the later checks report
+    wide = np.array([0.5, 2.0, np.longdouble("1e4000")], dtype=np.longdouble)
+    got = as_array(Trial("f", 0), "dW", wide, (3,))
+    assert (got.dtype, got.tolist()) == (np.float64, [0.5, 2.0, np.inf])
 
     trial = Trial("f", 0)
     assert as_array(trial, "dW", np.array([1j, 2]), (2,)) is None
