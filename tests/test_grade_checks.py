@@ -673,3 +673,39 @@ def test_check_4_names_a_layer_output_that_is_not_numbers(tmp_path: Path) -> Non
             "rnn_step_forward's next_h is a str, not numbers",
         ),
     )
+
+
+def test_check_4_holds_a_layer_with_tiny_outputs_to_its_own_rounding_floor(
+    tmp_path: Path,
+) -> None:
+    """The step forward returns 1e-6 tanh(a) and its backward is exact for that, except that
+    dWx is 1e-11 too large in every entry: a relative error of about 1e-5. The rounding floor
+    of a central difference is 32 eps |f| / h, so ⟨upstream, output⟩, of size about 1e-6 here,
+    has a floor near 1e-15 and check 4 sees the error. An offset in ⟨upstream, output⟩ would
+    cancel in every difference but raise |f| to 1, and with it the floor to about 1e-9, which
+    hides the error."""
+    forward = (
+        "    next_h = np.tanh(x @ Wx + prev_h @ Wh + b)\n"
+        "    return next_h, (x, prev_h, Wx, Wh, next_h)\n"
+    )
+    scaled = (
+        "    a = np.tanh(x @ Wx + prev_h @ Wh + b)\n"  # the cache keeps tanh(a), as before
+        "    return 1e-6 * a, (x, prev_h, Wx, Wh, a)\n"
+    )
+    backward = "    dtanh = dnext_h * (1 - next_h**2)\n"
+    dwx = "    dWx = x.T @ dtanh\n"
+    for line in (forward, backward, dwx):
+        assert CS231N.count(line) == 1, line
+    student = (
+        CS231N.replace(forward, scaled)
+        .replace(backward, backward.replace("dnext_h *", "1e-6 * dnext_h *"))
+        .replace(dwx, dwx.replace("dtanh\n", "dtanh + 1e-11\n"))
+    )
+    path = tmp_path / "rnn_layers.py"
+    path.write_text(student, encoding="utf-8")
+    check = grade(path, layout="cs231n", examples=1).checks[3]
+    assert check.status == "FAILED", check
+    assert {d.split(" rel err ")[0] for d in check.details} == {
+        "case 1, rnn_step_forward/rnn_step_backward: dWx",
+        "case 1, rnn_forward/rnn_backward: dWx",
+    }, check
