@@ -780,3 +780,13 @@ def test_a_softmax_loss_that_returns_only_the_loss_is_told_both_names(tmp_path: 
     )
     text = str(grade(path, layout="cs231n", examples=1))
     assert "temporal_softmax_loss returned one float64, expected 2 values: (loss, dx)" in text
+
+
+def test_grade_s_defaults_are_the_documented_ones() -> None:
+    """Without options, grade() draws 5 cases of the RNN from seed 0 in the min-char-rnn
+    layout, with the default timeout per call, as its docstring says."""
+    report = grade(STUDENTS / "min_char_rnn.py")
+    assert len(report.cases) == 5, str(report)
+    assert (report.layout, report.cell, report.seed) == ("min-char-rnn", "rnn", 0)
+    assert report.timeout == GRADE.DEFAULT_TIMEOUT
+    assert all(check.status == "passed" for check in report.checks), str(report)
