@@ -786,7 +786,27 @@ def test_grade_s_defaults_are_the_documented_ones() -> None:
     """Without options, grade() draws 5 cases of the RNN from seed 0 in the min-char-rnn
     layout, with the default timeout per call, as its docstring says."""
     report = grade(STUDENTS / "min_char_rnn.py")
+    assert report.target == f"{STUDENTS / 'min_char_rnn.py'}:lossFun"
     assert len(report.cases) == 5, str(report)
     assert (report.layout, report.cell, report.seed) == ("min-char-rnn", "rnn", 0)
     assert report.timeout == GRADE.DEFAULT_TIMEOUT
     assert all(check.status == "passed" for check in report.checks), str(report)
+
+
+@pytest.mark.parametrize(
+    ("given", "layout", "shown"),
+    [
+        ("cs231n_rnn.py", "cs231n", "cs231n_rnn.py"),  # fixed function names: the path alone
+        ("reference_rnn.py", "reference", "reference_rnn.py:loss_and_gradients"),
+        ("reference_rnn.py:wrapped", "reference", "reference_rnn.py:wrapped"),
+    ],
+)
+def test_the_report_names_the_file_as_given_and_the_function_graded(
+    given: str, layout: str, shown: str
+) -> None:
+    """The report's target is the path as the caller wrote it, with the function graded
+    after a colon (the layout's default name when none was given); the cs231n layout grades
+    fixed names, so its target is the path alone."""
+    report = grade(f"{STUDENTS}/{given}", layout=layout, examples=1)
+    assert report.target == f"{STUDENTS}/{shown}"
+    assert str(report).splitlines()[0].startswith(f"grading {STUDENTS}/{shown} (layout {layout},")
